@@ -1,0 +1,103 @@
+//! The `blit._blit` extension module: converts Python arguments to core
+//! types, runs transfers with the GIL released, and maps core errors onto
+//! the exception classes of `blit.errors`.
+
+mod errors;
+mod run;
+mod types;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+use blit_core::{Address, LocalOptions};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::to_py_err;
+use crate::types::{PyChange, PyFailure, PyProgress, PySummary};
+
+/// Copies, or with `mirror=True` mirrors, `src` to `dst`. See
+/// `blit.copy` for the full documentation.
+#[pyfunction]
+#[pyo3(signature = (
+    src,
+    dst,
+    *,
+    mirror = false,
+    dry_run = false,
+    exclude = Vec::new(),
+    checksum = false,
+    fsync = false,
+    progress = None,
+    threads = 0,
+))]
+#[allow(clippy::too_many_arguments)]
+fn copy(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    dst: &Bound<'_, PyAny>,
+    mirror: bool,
+    dry_run: bool,
+    exclude: Vec<String>,
+    checksum: bool,
+    fsync: bool,
+    progress: Option<Py<PyAny>>,
+    threads: usize,
+) -> PyResult<PySummary> {
+    let src = local_path(py, src, "source")?;
+    let dst = local_path(py, dst, "destination")?;
+    let options = LocalOptions {
+        mirror,
+        dry_run,
+        exclude,
+        checksum,
+        fsync,
+        threads,
+    };
+    let summary = run::run_detached(py, progress, move |progress, cancel| {
+        blit_core::run_local(&src, &dst, &options, progress, cancel)
+    })?;
+    Ok(PySummary::from(summary))
+}
+
+/// Converts a `str`, `bytes` or path-like argument to a local path, raising
+/// `InvalidArgumentError` for a remote or v1-style address.
+fn local_path(
+    py: Python<'_>,
+    value: &Bound<'_, PyAny>,
+    role: &str,
+) -> PyResult<std::path::PathBuf> {
+    let os = py.import("os")?;
+    let fspath = os.call_method1("fspath", (value,))?;
+    let text: OsString = match fspath.cast::<PyBytes>() {
+        Ok(bytes) => OsString::from_vec(bytes.as_bytes().to_vec()),
+        Err(_) => fspath.extract()?,
+    };
+    match Address::parse(&text).map_err(|err| to_py_err(py, &err))? {
+        Address::Local(path) => Ok(path),
+        // TODO: route remote addresses to push and pull once the daemon
+        // client exists.
+        Address::Remote(remote) => Err(to_py_err(
+            py,
+            &blit_core::Error::new(
+                blit_core::ErrorKind::InvalidArgument,
+                format!(
+                    "{role} {remote} is a remote address; this version of blit transfers \
+                     between local paths only"
+                ),
+            ),
+        )),
+    }
+}
+
+#[pymodule]
+fn _blit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", blit_core::VERSION)?;
+    m.add("DEFAULT_THREADS", blit_core::default_threads())?;
+    m.add_function(wrap_pyfunction!(copy, m)?)?;
+    m.add_class::<PySummary>()?;
+    m.add_class::<PyFailure>()?;
+    m.add_class::<PyChange>()?;
+    m.add_class::<PyProgress>()?;
+    Ok(())
+}
