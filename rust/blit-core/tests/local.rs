@@ -442,3 +442,27 @@ fn non_utf8_names_copied() {
     assert_eq!(summary.failed, 0);
     assert_eq!(fs::read_to_string(dst.join(name)).unwrap(), "bytes");
 }
+
+#[test]
+fn directory_mtime_restored_after_update() {
+    let root = tempfile::tempdir().unwrap();
+    let src = root.path().join("src");
+    let dst = root.path().join("dst");
+    write(&src.join("d/f"), "one");
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    fs::File::open(src.join("d"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    run(&src, &dst, &LocalOptions::default()).unwrap();
+
+    // Rewriting a file in place leaves its directory's mtime alone.
+    fs::write(src.join("d/f"), "two!").unwrap();
+    let updated = run(&src, &dst, &LocalOptions::default()).unwrap();
+    let again = run(&src, &dst, &LocalOptions::default()).unwrap();
+
+    assert_eq!(updated.transferred, 1);
+    let mtime = fs::metadata(dst.join("d")).unwrap().modified().unwrap();
+    assert_eq!(mtime, old);
+    assert_eq!(again.transferred, 0);
+}

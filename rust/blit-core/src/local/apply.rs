@@ -20,7 +20,7 @@ pub(super) fn apply_root(
     root: &DirPlan,
 ) {
     apply_contents(context, src_dir, dst_dir, root);
-    if root.set_meta && !context.cancel.is_cancelled() {
+    if (root.set_meta || root.changes_own_entries()) && !context.cancel.is_cancelled() {
         if let Err(err) = fsops::set_dir_meta(dst_dir, &root.meta) {
             context.fail(
                 Path::new("."),
@@ -39,6 +39,7 @@ pub(super) fn apply_items_from(
     dst_dir: &OwnedFd,
     root: &DirPlan,
 ) {
+    remove_stale_temps(dst_dir, root);
     for item in &root.items {
         apply_item(context, src_dir, src_name, dst_dir, item, Path::new(""));
     }
@@ -47,7 +48,7 @@ pub(super) fn apply_items_from(
     }
 }
 
-fn apply_contents(context: &Context<'_>, src_dir: &OwnedFd, dst_dir: &OwnedFd, plan: &DirPlan) {
+fn remove_stale_temps(dst_dir: &OwnedFd, plan: &DirPlan) {
     for name in &plan.stale_temps {
         match fsops::unlink_at(dst_dir, name) {
             Ok(()) => tracing::debug!(
@@ -61,6 +62,10 @@ fn apply_contents(context: &Context<'_>, src_dir: &OwnedFd, dst_dir: &OwnedFd, p
             ),
         }
     }
+}
+
+fn apply_contents(context: &Context<'_>, src_dir: &OwnedFd, dst_dir: &OwnedFd, plan: &DirPlan) {
+    remove_stale_temps(dst_dir, plan);
     for deletion in &plan.deletions {
         apply_deletion(context, dst_dir, deletion, &plan.rel);
     }
@@ -135,9 +140,12 @@ fn apply_subdir(context: &Context<'_>, src_parent: &OwnedFd, dst_parent: &OwnedF
 
     apply_contents(context, &src_dir, &dst_dir, plan);
 
-    if plan.set_meta && !context.cancel.is_cancelled() {
+    // Creating, renaming or deleting entries inside the directory changed
+    // its mtime, so it is set again even when it matched at scan time.
+    let restore = plan.set_meta || plan.changes_own_entries();
+    if restore && !context.cancel.is_cancelled() {
         match fsops::set_dir_meta(&dst_dir, &plan.meta) {
-            Ok(()) if !created => context.count_transferred(0),
+            Ok(()) if plan.set_meta && !created => context.count_transferred(0),
             Ok(()) => {}
             Err(err) => context.fail(&plan.rel, format!("cannot set directory metadata: {err}")),
         }

@@ -346,6 +346,19 @@ fn run_single(context: &Context<'_>, src: &Path, dst: &Path) -> Result<()> {
         )
         .with_path(dst));
     }
+    match fsops::read_dir_names(&dst_dir) {
+        Ok(names) => {
+            root.stale_temps = names
+                .into_iter()
+                .filter(|n| fsops::is_temp_name(n))
+                .collect()
+        }
+        Err(err) => tracing::warn!(
+            dir = %dst_parent.display(),
+            error = %err,
+            "cannot list the destination directory to remove stale temporary files"
+        ),
+    }
     let item = scan::compare_entry(
         context,
         &src_dir,

@@ -56,6 +56,20 @@ impl DirPlan {
     }
 }
 
+impl DirPlan {
+    /// Returns whether applying this plan adds, replaces or removes entries
+    /// directly inside the directory, which changes the directory's mtime.
+    pub(super) fn changes_own_entries(&self) -> bool {
+        !self.items.is_empty()
+            || !self.deletions.is_empty()
+            || !self.stale_temps.is_empty()
+            || self
+                .children
+                .iter()
+                .any(|child| child.state != DirState::Existing)
+    }
+}
+
 /// One file or symlink to write.
 #[derive(Debug)]
 pub(super) struct Item {
