@@ -466,3 +466,34 @@ fn directory_mtime_restored_after_update() {
     assert_eq!(mtime, old);
     assert_eq!(again.transferred, 0);
 }
+
+#[test]
+fn overly_deep_tree_is_failed_entry() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let root = tempfile::tempdir().unwrap();
+    let src = root.path().join("src");
+    let dst = root.path().join("dst");
+    fs::create_dir(&src).unwrap();
+    // Paths this deep exceed PATH_MAX, so the tree is built relative to
+    // directory descriptors.
+    let mut dir: OwnedFd = fs::File::open(&src).unwrap().into();
+    let name = c"d";
+    for _ in 0..2100 {
+        unsafe {
+            assert_eq!(libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755), 0);
+            let next = libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_RDONLY);
+            assert!(next >= 0);
+            dir = OwnedFd::from_raw_fd(next);
+        }
+    }
+
+    let summary = run(&src, &dst, &LocalOptions::default()).unwrap();
+
+    assert_eq!(summary.failed, 1);
+    assert!(
+        summary.failures[0].message.contains("deeper than"),
+        "{}",
+        summary.failures[0].message
+    );
+    assert_eq!(summary.transferred, 2048);
+}

@@ -26,6 +26,16 @@ use crate::summary::{Change, ChangeKind, Failure, Summary};
 
 use plan::DirPlan;
 
+/// Stack size of each worker thread. Scan and apply recurse once per
+/// directory level, so the stack bounds the depth of tree that they handle
+/// together with [`MAX_DEPTH`]; the memory is reserved, not touched, until
+/// a deep tree uses it.
+const WORKER_STACK_SIZE: usize = 64 << 20;
+
+/// Deepest directory nesting below the transfer root that is transferred;
+/// a directory deeper than this is a failed entry.
+pub(crate) const MAX_DEPTH: usize = 2048;
+
 /// Options of a local copy or mirror.
 #[derive(Debug, Clone, Default)]
 pub struct LocalOptions {
@@ -84,6 +94,7 @@ pub fn run_local(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|index| format!("blit-worker-{index}"))
+        .stack_size(WORKER_STACK_SIZE)
         .build()
         .map_err(|err| {
             Error::new(

@@ -158,6 +158,16 @@ fn scan_subdir(
     src_meta: Meta,
     dest: Option<Meta>,
 ) -> Option<DirPlan> {
+    if rel.components().count() > super::MAX_DEPTH {
+        context.fail(
+            &rel,
+            format!(
+                "directory nesting deeper than {} levels is not supported",
+                super::MAX_DEPTH
+            ),
+        );
+        return None;
+    }
     let src_dir = match fsops::open_dir_at(src_parent, &name) {
         Ok(fd) => fd,
         Err(err) => {
