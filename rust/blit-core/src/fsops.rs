@@ -30,16 +30,20 @@ const FALLBACK_BUFFER: usize = 1 << 20;
 
 /// The kinds of entry that blit distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
+    /// A symbolic link.
     Symlink,
     /// A FIFO, socket or device node, which blit does not copy.
     Special(&'static str),
 }
 
 impl Kind {
-    pub(crate) fn of(stat: &Stat) -> Kind {
+    /// Classifies the file type of a `stat` result.
+    pub fn of(stat: &Stat) -> Kind {
         match FileType::from_raw_mode(stat.st_mode) {
             FileType::RegularFile => Kind::File,
             FileType::Directory => Kind::Dir,
@@ -55,17 +59,22 @@ impl Kind {
 
 /// The metadata that a transfer compares and preserves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Meta {
+pub struct Meta {
+    /// Entry type.
     pub kind: Kind,
+    /// Size in bytes.
     pub size: u64,
     /// Permission bits, including setuid, setgid and sticky.
     pub mode: u32,
+    /// Modification time, seconds since the Unix epoch.
     pub mtime_sec: i64,
+    /// Nanoseconds part of the modification time.
     pub mtime_nsec: u32,
 }
 
 impl Meta {
-    pub(crate) fn from_stat(stat: &Stat) -> Meta {
+    /// Extracts the compared fields of a `stat` result.
+    pub fn from_stat(stat: &Stat) -> Meta {
         Meta {
             kind: Kind::of(stat),
             size: stat.st_size as u64,
@@ -77,7 +86,7 @@ impl Meta {
 
     /// Returns whether two modification times are equal. A destination that
     /// keeps whole seconds only (nanoseconds all zero) matches on seconds.
-    pub(crate) fn same_mtime(&self, dest: &Meta) -> bool {
+    pub fn same_mtime(&self, dest: &Meta) -> bool {
         self.mtime_sec == dest.mtime_sec
             && (self.mtime_nsec == dest.mtime_nsec || dest.mtime_nsec == 0)
     }
@@ -95,33 +104,33 @@ impl Meta {
 }
 
 /// Returns the metadata of `name` inside `dir`, not following a symlink.
-pub(crate) fn stat_at(dir: impl AsFd, name: &OsStr) -> io::Result<Meta> {
+pub fn stat_at(dir: impl AsFd, name: &OsStr) -> io::Result<Meta> {
     let stat = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     Ok(Meta::from_stat(&stat))
 }
 
 /// Opens the directory `name` inside `dir`, failing on a symlink.
-pub(crate) fn open_dir_at(dir: impl AsFd, name: &OsStr) -> io::Result<OwnedFd> {
+pub fn open_dir_at(dir: impl AsFd, name: &OsStr) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     Ok(rfs::openat(dir, name, flags, Mode::empty())?)
 }
 
 /// Opens a directory by path, following symlinks; used only for the roots
 /// that the caller named.
-pub(crate) fn open_dir_path(path: &std::path::Path) -> io::Result<OwnedFd> {
+pub fn open_dir_path(path: &std::path::Path) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     Ok(rfs::open(path, flags, Mode::empty())?)
 }
 
 /// Opens the regular file `name` inside `dir` for reading, failing on a
 /// symlink.
-pub(crate) fn open_file_at(dir: impl AsFd, name: &OsStr) -> io::Result<OwnedFd> {
+pub fn open_file_at(dir: impl AsFd, name: &OsStr) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     Ok(rfs::openat(dir, name, flags, Mode::empty())?)
 }
 
 /// Lists the names in a directory, without `.` and `..`.
-pub(crate) fn read_dir_names(dir: impl AsFd) -> io::Result<Vec<OsString>> {
+pub fn read_dir_names(dir: impl AsFd) -> io::Result<Vec<OsString>> {
     let mut names = Vec::new();
     let mut reader = rfs::Dir::read_from(dir)?;
     while let Some(entry) = reader.read() {
@@ -135,7 +144,7 @@ pub(crate) fn read_dir_names(dir: impl AsFd) -> io::Result<Vec<OsString>> {
 }
 
 /// Returns whether `name` has the shape of a blit temporary file.
-pub(crate) fn is_temp_name(name: &OsStr) -> bool {
+pub fn is_temp_name(name: &OsStr) -> bool {
     let bytes = name.as_bytes();
     bytes.len() == TEMP_PREFIX.len() + TEMP_RANDOM_LEN + TEMP_SUFFIX.len()
         && bytes.starts_with(TEMP_PREFIX)
@@ -166,7 +175,7 @@ fn temp_name() -> OsString {
 
 /// A temporary file in a destination directory that is deleted on drop
 /// unless [`TempFile::commit`] renamed it into place.
-pub(crate) struct TempFile<'a> {
+pub struct TempFile<'a> {
     dir: &'a OwnedFd,
     name: OsString,
     fd: Option<OwnedFd>,
@@ -174,7 +183,7 @@ pub(crate) struct TempFile<'a> {
 
 impl<'a> TempFile<'a> {
     /// Creates a new, empty temporary file with mode 0600 in `dir`.
-    pub(crate) fn create(dir: &'a OwnedFd) -> io::Result<TempFile<'a>> {
+    pub fn create(dir: &'a OwnedFd) -> io::Result<TempFile<'a>> {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         loop {
@@ -193,7 +202,8 @@ impl<'a> TempFile<'a> {
         }
     }
 
-    pub(crate) fn fd(&self) -> &OwnedFd {
+    /// Returns the open descriptor, for writing the content.
+    pub fn fd(&self) -> &OwnedFd {
         self.fd
             .as_ref()
             .expect("the descriptor is open until commit")
@@ -201,7 +211,7 @@ impl<'a> TempFile<'a> {
 
     /// Sets mode and modification time, optionally fsyncs, and renames the
     /// file to `final_name`, replacing any non-directory entry there.
-    pub(crate) fn commit(mut self, final_name: &OsStr, meta: &Meta, fsync: bool) -> io::Result<()> {
+    pub fn commit(mut self, final_name: &OsStr, meta: &Meta, fsync: bool) -> io::Result<()> {
         let fd = self.fd.take().expect("commit runs once");
         rfs::fchmod(&fd, Mode::from_raw_mode(meta.mode))?;
         rfs::futimens(&fd, &meta.timestamps())?;
@@ -236,7 +246,7 @@ impl Drop for TempFile<'_> {
 /// Copies all of `src` into `dst` from their current offsets, with
 /// `copy_file_range` when the kernel and file systems support it and a
 /// read/write loop otherwise. Returns the number of bytes copied.
-pub(crate) fn copy_data(
+pub fn copy_data(
     src: &OwnedFd,
     dst: &OwnedFd,
     progress: &Progress,
@@ -300,7 +310,7 @@ fn copy_buffered(
 }
 
 /// Returns the BLAKE3 hash of a whole file.
-pub(crate) fn hash_file(dir: impl AsFd, name: &OsStr) -> io::Result<blake3::Hash> {
+pub fn hash_file(dir: impl AsFd, name: &OsStr) -> io::Result<blake3::Hash> {
     let fd = open_file_at(dir, name)?;
     let mut hasher = blake3::Hasher::new();
     hasher.update_reader(std::fs::File::from(fd))?;
@@ -308,14 +318,14 @@ pub(crate) fn hash_file(dir: impl AsFd, name: &OsStr) -> io::Result<blake3::Hash
 }
 
 /// Reads a symlink's target.
-pub(crate) fn read_link_at(dir: impl AsFd, name: &OsStr) -> io::Result<OsString> {
+pub fn read_link_at(dir: impl AsFd, name: &OsStr) -> io::Result<OsString> {
     let target = rfs::readlinkat(dir, name, Vec::new())?;
     Ok(OsStr::from_bytes(target.as_bytes()).to_os_string())
 }
 
 /// Creates a symlink under a temporary name and renames it over `name`, so
 /// an existing entry is replaced atomically.
-pub(crate) fn replace_symlink_at(
+pub fn replace_symlink_at(
     dir: &OwnedFd,
     name: &OsStr,
     target: &OsStr,
@@ -343,7 +353,7 @@ pub(crate) fn replace_symlink_at(
 
 /// Sets the mode bits and modification time of the entry `name` in `dir`.
 /// Symlinks get only the time, because Linux has no symlink modes.
-pub(crate) fn set_meta_at(dir: &OwnedFd, name: &OsStr, meta: &Meta) -> io::Result<()> {
+pub fn set_meta_at(dir: &OwnedFd, name: &OsStr, meta: &Meta) -> io::Result<()> {
     if meta.kind != Kind::Symlink {
         rfs::chmodat(dir, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())?;
     }
@@ -352,7 +362,7 @@ pub(crate) fn set_meta_at(dir: &OwnedFd, name: &OsStr, meta: &Meta) -> io::Resul
 }
 
 /// Sets the mode bits and modification time of an open directory.
-pub(crate) fn set_dir_meta(dir: &OwnedFd, meta: &Meta) -> io::Result<()> {
+pub fn set_dir_meta(dir: &OwnedFd, meta: &Meta) -> io::Result<()> {
     rfs::fchmod(dir, Mode::from_raw_mode(meta.mode))?;
     rfs::futimens(dir, &meta.timestamps())?;
     Ok(())
@@ -360,23 +370,23 @@ pub(crate) fn set_dir_meta(dir: &OwnedFd, meta: &Meta) -> io::Result<()> {
 
 /// Creates the directory `name` in `dir` with owner-only access; the
 /// source's mode is applied after its contents are written.
-pub(crate) fn mkdir_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+pub fn mkdir_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
     Ok(rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700))?)
 }
 
 /// Removes a non-directory entry.
-pub(crate) fn unlink_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+pub fn unlink_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
     Ok(rfs::unlinkat(dir, name, AtFlags::empty())?)
 }
 
 /// Removes an empty directory.
-pub(crate) fn rmdir_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+pub fn rmdir_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
     Ok(rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
 }
 
 /// Removes the entry `name` in `dir` and, for a directory, everything in
 /// it, without following symlinks. Returns the number of entries removed.
-pub(crate) fn remove_tree_at(dir: &OwnedFd, name: &OsStr) -> io::Result<u64> {
+pub fn remove_tree_at(dir: &OwnedFd, name: &OsStr) -> io::Result<u64> {
     let meta = stat_at(dir, name)?;
     if meta.kind != Kind::Dir {
         unlink_at(dir, name)?;
@@ -393,7 +403,7 @@ pub(crate) fn remove_tree_at(dir: &OwnedFd, name: &OsStr) -> io::Result<u64> {
 }
 
 /// Fsyncs an open directory so that renames into it are durable.
-pub(crate) fn fsync_dir(dir: &OwnedFd) -> io::Result<()> {
+pub fn fsync_dir(dir: &OwnedFd) -> io::Result<()> {
     Ok(rfs::fsync(dir)?)
 }
 

@@ -9,7 +9,7 @@
 pub mod address;
 pub mod error;
 pub mod filter;
-mod fsops;
+pub mod fsops;
 mod local;
 pub mod progress;
 pub mod summary;

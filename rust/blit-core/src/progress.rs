@@ -84,7 +84,8 @@ impl Progress {
         }
     }
 
-    pub(crate) fn set_phase(&self, phase: Phase) {
+    /// Moves the transfer to `phase`.
+    pub fn set_phase(&self, phase: Phase) {
         let value = match phase {
             Phase::Scanning => 0,
             Phase::Transferring => 1,
@@ -93,23 +94,28 @@ impl Progress {
         self.phase.store(value, Ordering::Relaxed);
     }
 
-    pub(crate) fn add_entries_total(&self, count: u64) {
+    /// Adds entries found by the scan.
+    pub fn add_entries_total(&self, count: u64) {
         self.entries_total.fetch_add(count, Ordering::Relaxed);
     }
 
-    pub(crate) fn add_entries_done(&self, count: u64) {
+    /// Adds entries handled.
+    pub fn add_entries_done(&self, count: u64) {
         self.entries_done.fetch_add(count, Ordering::Relaxed);
     }
 
-    pub(crate) fn add_bytes_total(&self, bytes: u64) {
+    /// Adds bytes that the transfer has to write.
+    pub fn add_bytes_total(&self, bytes: u64) {
         self.bytes_total.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub(crate) fn add_bytes_done(&self, bytes: u64) {
+    /// Adds bytes written.
+    pub fn add_bytes_done(&self, bytes: u64) {
         self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub(crate) fn set_current(&self, path: &Path) {
+    /// Records the path most recently started.
+    pub fn set_current(&self, path: &Path) {
         *self.lock_current() = Some(path.to_path_buf());
     }
 

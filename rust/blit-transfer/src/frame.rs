@@ -1,0 +1,471 @@
+//! The framing of file bytes on a data connection.
+//!
+//! A data connection, after its 32-byte token, carries a sequence of
+//! frames, all integers little-endian:
+//!
+//! | frame | layout |
+//! | --- | --- |
+//! | file | `1`, index `u64`, size `u64`, `size` content bytes, status `u8` |
+//! | failed file | `2`, index `u64`, length `u32`, UTF-8 message of `length` bytes |
+//! | end | `0` |
+//!
+//! `index` is the manifest index of the entry and `size` equals its
+//! manifest size. The status after the content is `0` when the bytes are
+//! the file's content, or `1` followed by a length `u32` and a message when
+//! reading failed part-way (the sender pads the missing bytes with zeros)
+//! and the receiver must discard the file. The same byte sequence travels
+//! inside gRPC `DataChunk` messages when the data port is not used.
+//!
+//! On Linux the sender moves file bytes with `sendfile` and the receiver
+//! with `splice` through a pipe, so the content never enters user space.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsFd, OwnedFd};
+
+/// Tag of a file frame.
+pub const TAG_FILE: u8 = 1;
+/// Tag of a failed-file frame.
+pub const TAG_FAILED: u8 = 2;
+/// Tag of the end frame.
+pub const TAG_END: u8 = 0;
+
+/// Longest failure message accepted, in bytes.
+pub const MAX_MESSAGE_LEN: u32 = 4096;
+
+/// Bytes moved per `sendfile` or `splice` call.
+const ZERO_COPY_CHUNK: usize = 1 << 20;
+
+/// Size of the buffer used where zero-copy is not possible.
+const BUFFER_SIZE: usize = 256 << 10;
+
+/// One frame header, as read by [`FrameReader::next_frame`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A file's content of `size` bytes follows; read it with
+    /// [`FrameReader::read_content`].
+    File {
+        /// Manifest index.
+        index: u64,
+        /// Content length in bytes.
+        size: u64,
+    },
+    /// The sender could not read the file at all.
+    Failed {
+        /// Manifest index.
+        index: u64,
+        /// The reason.
+        message: String,
+    },
+    /// No more frames on this connection.
+    End,
+}
+
+/// Where frames are written: a TCP socket (zero-copy) or any writer (the
+/// gRPC fallback buffers frames into chunks).
+pub enum FrameWriter<'a> {
+    /// A data-plane connection.
+    Socket(&'a TcpStream),
+    /// A buffering writer.
+    Writer(&'a mut dyn Write),
+}
+
+impl FrameWriter<'_> {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            FrameWriter::Socket(stream) => (&**stream).write_all(bytes),
+            FrameWriter::Writer(writer) => writer.write_all(bytes),
+        }
+    }
+
+    /// Writes a file frame with `size` bytes of `file` from its current
+    /// offset. If the file ends early, the rest is padded with zeros and
+    /// the frame is marked failed. Returns the content bytes read from the
+    /// file.
+    pub fn write_file(&mut self, index: u64, size: u64, file: &OwnedFd) -> io::Result<u64> {
+        let mut header = [0u8; 17];
+        header[0] = TAG_FILE;
+        header[1..9].copy_from_slice(&index.to_le_bytes());
+        header[9..17].copy_from_slice(&size.to_le_bytes());
+        self.write_all(&header)?;
+
+        let copied = match self {
+            FrameWriter::Socket(stream) => send_file_zero_copy(stream, file, size)?,
+            FrameWriter::Writer(writer) => send_file_buffered(&mut **writer, file, size)?,
+        };
+        if copied == size {
+            self.write_all(&[0])?;
+        } else {
+            write_zeros(self, size - copied)?;
+            let message = b"the file shrank while it was sent; it is skipped";
+            let mut status = vec![1u8];
+            status.extend_from_slice(&(message.len() as u32).to_le_bytes());
+            status.extend_from_slice(message);
+            self.write_all(&status)?;
+        }
+        Ok(copied)
+    }
+
+    /// Writes a failed-file frame.
+    pub fn write_failed(&mut self, index: u64, message: &str) -> io::Result<()> {
+        let message = truncate_message(message);
+        let mut frame = vec![TAG_FAILED];
+        frame.extend_from_slice(&index.to_le_bytes());
+        frame.extend_from_slice(&(message.len() as u32).to_le_bytes());
+        frame.extend_from_slice(message.as_bytes());
+        self.write_all(&frame)
+    }
+
+    /// Writes the end frame.
+    pub fn write_end(&mut self) -> io::Result<()> {
+        self.write_all(&[TAG_END])
+    }
+}
+
+fn truncate_message(message: &str) -> &str {
+    let mut end = message.len().min(MAX_MESSAGE_LEN as usize);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
+fn write_zeros(writer: &mut FrameWriter<'_>, mut count: u64) -> io::Result<()> {
+    let zeros = [0u8; 8192];
+    while count > 0 {
+        let chunk = count.min(zeros.len() as u64) as usize;
+        writer.write_all(&zeros[..chunk])?;
+        count -= chunk as u64;
+    }
+    Ok(())
+}
+
+fn send_file_zero_copy(stream: &TcpStream, file: &OwnedFd, size: u64) -> io::Result<u64> {
+    let mut sent = 0u64;
+    while sent < size {
+        let chunk = (size - sent).min(ZERO_COPY_CHUNK as u64) as usize;
+        match rustix::fs::sendfile(stream.as_fd(), file, None, chunk) {
+            Ok(0) => break,
+            Ok(n) => sent += n as u64,
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+            // Files that sendfile cannot read (some special file systems)
+            // fall back to copying through a buffer.
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) if sent == 0 => {
+                let mut socket = stream;
+                return send_file_buffered(&mut socket, file, size);
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(sent)
+}
+
+fn send_file_buffered(writer: &mut dyn Write, file: &OwnedFd, size: u64) -> io::Result<u64> {
+    let mut buffer = vec![0u8; BUFFER_SIZE.min(size as usize).max(1)];
+    let mut sent = 0u64;
+    while sent < size {
+        let want = (size - sent).min(buffer.len() as u64) as usize;
+        let read = match rustix::io::read(file, &mut buffer[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
+        };
+        writer.write_all(&buffer[..read])?;
+        sent += read as u64;
+    }
+    Ok(sent)
+}
+
+/// Where frames are read from: a TCP socket (zero-copy into files) or any
+/// reader (the gRPC fallback).
+pub enum FrameReader {
+    /// A data-plane connection.
+    Socket(TcpStream),
+    /// Any byte stream.
+    Reader(Box<dyn Read + Send>),
+}
+
+impl FrameReader {
+    fn read_exact(&mut self, buffer: &mut [u8]) -> io::Result<()> {
+        match self {
+            FrameReader::Socket(stream) => stream.read_exact(buffer),
+            FrameReader::Reader(reader) => reader.read_exact(buffer),
+        }
+    }
+
+    /// Reads the next frame header.
+    ///
+    /// # Errors
+    ///
+    /// Returns `InvalidData` for an unknown tag or an oversized message, and
+    /// `UnexpectedEof` when the stream ends without an end frame.
+    pub fn next_frame(&mut self) -> io::Result<Frame> {
+        let mut tag = [0u8; 1];
+        self.read_exact(&mut tag)?;
+        match tag[0] {
+            TAG_END => Ok(Frame::End),
+            TAG_FILE => {
+                let mut header = [0u8; 16];
+                self.read_exact(&mut header)?;
+                Ok(Frame::File {
+                    index: u64::from_le_bytes(header[..8].try_into().expect("8 bytes")),
+                    size: u64::from_le_bytes(header[8..].try_into().expect("8 bytes")),
+                })
+            }
+            TAG_FAILED => {
+                let mut header = [0u8; 8];
+                self.read_exact(&mut header)?;
+                let index = u64::from_le_bytes(header);
+                let message = self.read_message()?;
+                Ok(Frame::Failed { index, message })
+            }
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unknown data frame tag {other}"),
+            )),
+        }
+    }
+
+    fn read_message(&mut self) -> io::Result<String> {
+        let mut length = [0u8; 4];
+        self.read_exact(&mut length)?;
+        let length = u32::from_le_bytes(length);
+        if length > MAX_MESSAGE_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("failure message of {length} bytes exceeds {MAX_MESSAGE_LEN}"),
+            ));
+        }
+        let mut message = vec![0u8; length as usize];
+        self.read_exact(&mut message)?;
+        Ok(String::from_utf8_lossy(&message).into_owned())
+    }
+
+    /// Reads `size` content bytes into `file` (or discards them when `file`
+    /// is `None`), then the status. Returns `Ok(None)` when the sender
+    /// marked the content good, `Ok(Some(message))` when it marked it
+    /// failed.
+    pub fn read_content(
+        &mut self,
+        size: u64,
+        file: Option<&OwnedFd>,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> io::Result<Option<String>> {
+        match (file, &mut *self) {
+            (Some(file), FrameReader::Socket(stream)) => {
+                splice_to_file(stream, file, size, on_bytes)?
+            }
+            (file, _) => self.copy_buffered(size, file, on_bytes)?,
+        }
+        let mut status = [0u8; 1];
+        self.read_exact(&mut status)?;
+        match status[0] {
+            0 => Ok(None),
+            1 => self.read_message().map(Some),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unknown file status {other}"),
+            )),
+        }
+    }
+
+    fn copy_buffered(
+        &mut self,
+        size: u64,
+        file: Option<&OwnedFd>,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> io::Result<()> {
+        let mut buffer = vec![0u8; BUFFER_SIZE.min(size as usize).max(1)];
+        let mut left = size;
+        while left > 0 {
+            let chunk = left.min(buffer.len() as u64) as usize;
+            self.read_exact(&mut buffer[..chunk])?;
+            if let Some(file) = file {
+                write_all_fd(file, &buffer[..chunk])?;
+            }
+            left -= chunk as u64;
+            on_bytes(chunk as u64);
+        }
+        Ok(())
+    }
+}
+
+fn write_all_fd(file: &OwnedFd, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match rustix::io::write(file, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Moves `size` bytes from the socket into the file through a pipe.
+fn splice_to_file(
+    stream: &TcpStream,
+    file: &OwnedFd,
+    size: u64,
+    on_bytes: &mut dyn FnMut(u64),
+) -> io::Result<()> {
+    use rustix::pipe::{SpliceFlags, pipe, splice};
+    let (pipe_read, pipe_write) = pipe()?;
+    let mut left = size;
+    while left > 0 {
+        let chunk = left.min(ZERO_COPY_CHUNK as u64) as usize;
+        let moved = match splice(
+            stream.as_fd(),
+            None,
+            &pipe_write,
+            None,
+            chunk,
+            SpliceFlags::MOVE,
+        ) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
+        };
+        let mut in_pipe = moved;
+        while in_pipe > 0 {
+            match splice(&pipe_read, None, file, None, in_pipe, SpliceFlags::MOVE) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => in_pipe -= n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        left -= moved as u64;
+        on_bytes(moved as u64);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn file_with(content: &[u8]) -> (tempfile::NamedTempFile, OwnedFd) {
+        let mut temp = tempfile::NamedTempFile::new().unwrap();
+        temp.write_all(content).unwrap();
+        let fd = OwnedFd::from(std::fs::File::open(temp.path()).unwrap());
+        (temp, fd)
+    }
+
+    #[test]
+    fn buffered_round_trip() {
+        let (_temp, source) = file_with(b"hello frames");
+        let mut bytes = Vec::new();
+        {
+            let mut writer = FrameWriter::Writer(&mut bytes);
+            writer.write_file(7, 12, &source).unwrap();
+            writer.write_failed(8, "cannot open").unwrap();
+            writer.write_end().unwrap();
+        }
+
+        let mut reader = FrameReader::Reader(Box::new(Cursor::new(bytes)));
+        assert_eq!(
+            reader.next_frame().unwrap(),
+            Frame::File { index: 7, size: 12 }
+        );
+        let out = tempfile::tempfile().unwrap();
+        let out_fd = OwnedFd::from(out.try_clone().unwrap());
+        let mut seen = 0;
+        let status = reader
+            .read_content(12, Some(&out_fd), &mut |n| seen += n)
+            .unwrap();
+        assert_eq!(status, None);
+        assert_eq!(seen, 12);
+        assert_eq!(
+            reader.next_frame().unwrap(),
+            Frame::Failed {
+                index: 8,
+                message: "cannot open".into()
+            }
+        );
+        assert_eq!(reader.next_frame().unwrap(), Frame::End);
+        let mut written = String::new();
+        let mut out = out;
+        std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(0)).unwrap();
+        out.read_to_string(&mut written).unwrap();
+        assert_eq!(written, "hello frames");
+    }
+
+    #[test]
+    fn shrunk_file_padded_and_marked_failed() {
+        let (_temp, source) = file_with(b"abc");
+        let mut bytes = Vec::new();
+        FrameWriter::Writer(&mut bytes)
+            .write_file(1, 10, &source)
+            .unwrap();
+
+        let mut reader = FrameReader::Reader(Box::new(Cursor::new(bytes)));
+        assert_eq!(
+            reader.next_frame().unwrap(),
+            Frame::File { index: 1, size: 10 }
+        );
+        let status = reader.read_content(10, None, &mut |_| {}).unwrap();
+        assert!(status.unwrap().contains("shrank"));
+    }
+
+    #[test]
+    fn malformed_frames_rejected() {
+        let mut reader = FrameReader::Reader(Box::new(Cursor::new(vec![9u8])));
+        assert_eq!(
+            reader.next_frame().unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+
+        let mut oversized = vec![TAG_FAILED];
+        oversized.extend_from_slice(&0u64.to_le_bytes());
+        oversized.extend_from_slice(&(MAX_MESSAGE_LEN + 1).to_le_bytes());
+        let mut reader = FrameReader::Reader(Box::new(Cursor::new(oversized)));
+        assert_eq!(
+            reader.next_frame().unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+
+        let mut reader = FrameReader::Reader(Box::new(Cursor::new(vec![TAG_FILE, 1, 2])));
+        assert_eq!(
+            reader.next_frame().unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+    }
+
+    #[test]
+    fn socket_round_trip_zero_copy() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (_temp, source) = file_with(&content);
+        let sender = std::thread::spawn(move || {
+            let stream = TcpStream::connect(address).unwrap();
+            let mut writer = FrameWriter::Socket(&stream);
+            writer.write_file(0, 3_000_000, &source).unwrap();
+            writer.write_end().unwrap();
+        });
+
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = FrameReader::Socket(stream);
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let out_fd = OwnedFd::from(out.reopen().unwrap());
+        assert_eq!(
+            reader.next_frame().unwrap(),
+            Frame::File {
+                index: 0,
+                size: 3_000_000
+            }
+        );
+        assert_eq!(
+            reader
+                .read_content(3_000_000, Some(&out_fd), &mut |_| {})
+                .unwrap(),
+            None
+        );
+        assert_eq!(reader.next_frame().unwrap(), Frame::End);
+        sender.join().unwrap();
+        assert_eq!(std::fs::read(out.path()).unwrap(), content);
+    }
+}

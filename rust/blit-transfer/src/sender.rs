@@ -1,0 +1,197 @@
+//! The sending end: remembers the files of the manifest batches it sent,
+//! queues those that the receiver's need-lists ask for, and writes them as
+//! frames to one or more data connections.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use blit_core::fsops::{self, Kind, Meta};
+use blit_core::{CancelToken, Error, ErrorKind, Progress, Result};
+
+use crate::frame::FrameWriter;
+use crate::manifest::{Entry, EntryKind};
+use crate::paths;
+
+/// The sending end of one transfer. Methods take `&self` so that the
+/// control stream and the data connections can drive it at once.
+pub struct Sender {
+    root: OwnedFd,
+    /// For a single-file transfer, the file's name in `root`.
+    single: Option<OsString>,
+    progress: Arc<Progress>,
+    cancel: CancelToken,
+    state: Mutex<SenderState>,
+    queue: crossbeam_channel::Receiver<u64>,
+    queue_input: Mutex<Option<crossbeam_channel::Sender<u64>>>,
+}
+
+#[derive(Default)]
+struct SenderState {
+    /// Files of batches sent and not yet answered or sent: index to path
+    /// and manifest size.
+    files: HashMap<u64, (Vec<u8>, u64)>,
+    /// Index ranges of the batches awaiting a need-list, oldest first.
+    unanswered: VecDeque<(u64, u64)>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Sender {
+    /// Creates the sending end for the open source directory `root`, or for
+    /// the file `single` inside it.
+    pub fn new(
+        root: OwnedFd,
+        single: Option<OsString>,
+        progress: Arc<Progress>,
+        cancel: CancelToken,
+    ) -> Sender {
+        let (input, queue) = crossbeam_channel::unbounded();
+        Sender {
+            root,
+            single,
+            progress,
+            cancel,
+            state: Mutex::new(SenderState::default()),
+            queue,
+            queue_input: Mutex::new(Some(input)),
+        }
+    }
+
+    /// Records a manifest batch that was sent, starting at `first_index`.
+    pub fn batch_sent(&self, first_index: u64, entries: &[Entry]) {
+        let mut state = lock(&self.state);
+        for (offset, entry) in entries.iter().enumerate() {
+            if entry.kind == EntryKind::File {
+                state.files.insert(
+                    first_index + offset as u64,
+                    (entry.path.clone(), entry.size),
+                );
+            }
+        }
+        state
+            .unanswered
+            .push_back((first_index, entries.len() as u64));
+    }
+
+    /// Applies the receiver's need-list for the oldest unanswered batch:
+    /// queues the listed files and forgets the batch's others.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ErrorKind::InvalidArgument`] for a need-list with no batch
+    /// awaiting one, or naming an index outside its batch or not a file.
+    pub fn need(&self, indices: &[u64]) -> Result<()> {
+        let mut state = lock(&self.state);
+        let (first, count) = state.unanswered.pop_front().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                "need-list received with no batch awaiting one",
+            )
+        })?;
+        let mut wanted = Vec::with_capacity(indices.len());
+        for &index in indices {
+            if index < first || index >= first + count || !state.files.contains_key(&index) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("need-list names index {index}, which is not a file of its batch"),
+                ));
+            }
+            wanted.push(index);
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        for index in first..first + count {
+            if wanted.binary_search(&index).is_err() {
+                state.files.remove(&index);
+            }
+        }
+        drop(state);
+
+        let input = lock(&self.queue_input);
+        if let Some(input) = input.as_ref() {
+            for index in wanted {
+                if let Some((_, size)) = lock(&self.state).files.get(&index) {
+                    self.progress.add_bytes_total(*size);
+                }
+                // The receiving half lives as long as `self`.
+                let _ = input.send(index);
+            }
+        }
+        Ok(())
+    }
+
+    /// Declares that no more need-lists come, so data connections end once
+    /// the queue drains.
+    pub fn close(&self) {
+        lock(&self.queue_input).take();
+    }
+
+    /// Sends queued files on one connection until the queue is closed and
+    /// empty, then writes the end frame. Several connections may run this
+    /// at once; each file goes to exactly one of them.
+    ///
+    /// # Errors
+    ///
+    /// Returns an error when writing to the connection fails or the
+    /// transfer is cancelled. Files that cannot be read are sent as failed
+    /// frames instead.
+    pub fn run_connection(&self, writer: &mut FrameWriter<'_>) -> Result<()> {
+        let broken = |err: std::io::Error| {
+            Error::new(
+                ErrorKind::from_io(&err),
+                format!("data connection failed: {err}"),
+            )
+        };
+        for index in self.queue.iter() {
+            if self.cancel.is_cancelled() {
+                return Err(Error::cancelled());
+            }
+            let Some((path, size)) = lock(&self.state).files.remove(&index) else {
+                continue;
+            };
+            match self.open_file(&path) {
+                Ok((file, meta)) if meta.kind == Kind::File => {
+                    let sent = writer.write_file(index, size, &file).map_err(broken)?;
+                    self.progress.add_bytes_done(sent);
+                    self.progress.add_entries_done(1);
+                }
+                Ok(_) => writer
+                    .write_failed(index, "no longer a regular file")
+                    .map_err(broken)?,
+                Err(err) => writer
+                    .write_failed(index, &format!("cannot open: {err}"))
+                    .map_err(broken)?,
+            }
+        }
+        writer.write_end().map_err(broken)
+    }
+
+    fn open_file(&self, path: &[u8]) -> std::io::Result<(OwnedFd, Meta)> {
+        let (dir, name) = match &self.single {
+            Some(name) => (rustix::io::dup(&self.root)?, name.clone()),
+            None => {
+                let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+                    Some(slash) => (&path[..slash], &path[slash + 1..]),
+                    None => (&[][..], path),
+                };
+                let parts = paths::components(parent).map_err(|err| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, err.to_string())
+                })?;
+                (
+                    paths::open_dir(&self.root, &parts)?,
+                    OsStr::from_bytes(name).to_os_string(),
+                )
+            }
+        };
+        let file = fsops::open_file_at(&dir, &name)?;
+        let meta = Meta::from_stat(&rustix::fs::fstat(&file)?);
+        Ok((file, meta))
+    }
+}
