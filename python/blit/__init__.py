@@ -14,6 +14,8 @@ import os
 from typing import Callable, Iterable, Union
 
 from blit._blit import (
+    DEFAULT_THREADS,
+    MAX_THREADS,
     Change,
     Failure,
     Progress,
@@ -37,6 +39,8 @@ from blit.errors import (
 
 __all__ = [
     "__version__",
+    "DEFAULT_THREADS",
+    "MAX_THREADS",
     "copy",
     "mirror",
     "Summary",
@@ -65,7 +69,7 @@ def copy(
     *,
     mirror: bool = False,
     dry_run: bool = False,
-    exclude: Iterable[str] = (),
+    exclude: Iterable[str] | str = (),
     checksum: bool = False,
     fsync: bool = False,
     progress: Callable[[Progress], object] | None = None,
@@ -83,7 +87,7 @@ def copy(
         mirror: Delete destination entries that the source lacks, except
             excluded ones.
         dry_run: List the changes in ``Summary.changes`` and make none.
-        exclude: Patterns with rsync's rules: no ``/`` matches a name at any
+        exclude: Patterns with rsync's rules (one string is one pattern): no ``/`` matches a name at any
             depth, a leading ``/`` anchors at the root, a trailing ``/``
             matches directories only, ``**`` crosses directories.
         checksum: Compare files of equal size by BLAKE3 hash instead of mtime.
@@ -107,7 +111,7 @@ def copy(
         dst,
         mirror=mirror,
         dry_run=dry_run,
-        exclude=list(exclude),
+        exclude=[exclude] if isinstance(exclude, (str, bytes)) else list(exclude),
         checksum=checksum,
         fsync=fsync,
         progress=progress,
@@ -120,7 +124,7 @@ def mirror(
     dst: PathArg,
     *,
     dry_run: bool = False,
-    exclude: Iterable[str] = (),
+    exclude: Iterable[str] | str = (),
     checksum: bool = False,
     fsync: bool = False,
     progress: Callable[[Progress], object] | None = None,

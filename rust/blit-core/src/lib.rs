@@ -17,7 +17,7 @@ pub mod summary;
 pub use address::{Address, RemoteAddress};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::Filter;
-pub use local::{LocalOptions, default_threads, run_local};
+pub use local::{LocalOptions, MAX_THREADS, default_threads, run_local};
 pub use progress::{CancelToken, Phase, Progress, ProgressSnapshot};
 pub use summary::{Change, ChangeKind, Failure, Summary};
 

@@ -29,7 +29,7 @@ use crate::types::{PyChange, PyFailure, PyProgress, PySummary};
     checksum = false,
     fsync = false,
     progress = None,
-    threads = 0,
+    threads = None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn copy(
@@ -38,14 +38,19 @@ fn copy(
     dst: &Bound<'_, PyAny>,
     mirror: bool,
     dry_run: bool,
-    exclude: Vec<String>,
+    exclude: Vec<Bound<'_, PyAny>>,
     checksum: bool,
     fsync: bool,
     progress: Option<Py<PyAny>>,
-    threads: usize,
+    threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PySummary> {
     let src = local_path(py, src, "source")?;
     let dst = local_path(py, dst, "destination")?;
+    let exclude = patterns(py, &exclude)?;
+    let threads = match threads {
+        Some(threads) => thread_count(py, threads)?,
+        None => 0,
+    };
     let options = LocalOptions {
         mirror,
         dry_run,
@@ -58,6 +63,45 @@ fn copy(
         blit_core::run_local(&src, &dst, &options, progress, cancel)
     })?;
     Ok(PySummary::from(summary))
+}
+
+/// Converts exclude patterns, raising `InvalidArgumentError` for one that
+/// is not a valid UTF-8 string.
+fn patterns(py: Python<'_>, values: &[Bound<'_, PyAny>]) -> PyResult<Vec<String>> {
+    values
+        .iter()
+        .map(|value| {
+            value.extract::<String>().map_err(|_| {
+                let shown = value.repr().map(|r| r.to_string()).unwrap_or_default();
+                invalid_argument(
+                    py,
+                    format!("exclude pattern {shown} is not a valid UTF-8 string"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Checks a thread count from Python, raising `InvalidArgumentError` when
+/// it is negative or above the engine's maximum.
+fn thread_count(py: Python<'_>, threads: &Bound<'_, PyAny>) -> PyResult<usize> {
+    match threads.extract::<usize>() {
+        Ok(count) if count <= blit_core::MAX_THREADS => Ok(count),
+        _ => Err(invalid_argument(
+            py,
+            format!(
+                "threads = {threads} is out of range; give 1 to {}, or 0 for the default",
+                blit_core::MAX_THREADS
+            ),
+        )),
+    }
+}
+
+fn invalid_argument(py: Python<'_>, message: String) -> PyErr {
+    to_py_err(
+        py,
+        &blit_core::Error::new(blit_core::ErrorKind::InvalidArgument, message),
+    )
 }
 
 /// Converts a `str`, `bytes` or path-like argument to a local path, raising
@@ -77,14 +121,11 @@ fn local_path(
         Address::Local(path) => Ok(path),
         // TODO: route remote addresses to push and pull once the daemon
         // client exists.
-        Address::Remote(remote) => Err(to_py_err(
+        Address::Remote(remote) => Err(invalid_argument(
             py,
-            &blit_core::Error::new(
-                blit_core::ErrorKind::InvalidArgument,
-                format!(
-                    "{role} {remote} is a remote address; this version of blit transfers \
-                     between local paths only"
-                ),
+            format!(
+                "{role} {remote} is a remote address; this version of blit transfers between \
+                 local paths only"
             ),
         )),
     }
@@ -94,6 +135,7 @@ fn local_path(
 fn _blit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", blit_core::VERSION)?;
     m.add("DEFAULT_THREADS", blit_core::default_threads())?;
+    m.add("MAX_THREADS", blit_core::MAX_THREADS)?;
     m.add_function(wrap_pyfunction!(copy, m)?)?;
     m.add_class::<PySummary>()?;
     m.add_class::<PyFailure>()?;

@@ -17,7 +17,8 @@ pub(crate) struct PyFailure {
 
 #[pymethods]
 impl PyFailure {
-    /// Path relative to the transfer root.
+    /// Path relative to the source root, or for a failed deletion to the
+    /// destination root.
     #[getter]
     fn path(&self) -> &std::ffi::OsStr {
         self.path.as_os_str()

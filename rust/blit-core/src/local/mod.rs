@@ -51,9 +51,13 @@ pub struct LocalOptions {
     pub checksum: bool,
     /// Fsync each written file and its directory before reporting success.
     pub fsync: bool,
-    /// Worker threads; 0 picks a default from the number of cores.
+    /// Worker threads, at most [`MAX_THREADS`]; 0 picks a default from the
+    /// number of cores.
     pub threads: usize,
 }
+
+/// Largest accepted [`LocalOptions::threads`].
+pub const MAX_THREADS: usize = 256;
 
 /// Returns the worker count used when [`LocalOptions::threads`] is 0.
 ///
@@ -87,6 +91,15 @@ pub fn run_local(
     let filter = Filter::new(&options.exclude)?;
     raise_open_file_limit();
 
+    if options.threads > MAX_THREADS {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "threads = {} is too many; give 1 to {MAX_THREADS}, or 0 for the default",
+                options.threads
+            ),
+        ));
+    }
     let threads = match options.threads {
         0 => default_threads(),
         n => n,
