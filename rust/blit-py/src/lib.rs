@@ -3,6 +3,7 @@
 //! the exception classes of `blit.errors`.
 
 mod errors;
+mod remote;
 mod run;
 mod types;
 
@@ -60,14 +61,14 @@ fn copy(
         threads,
     };
     let summary = run::run_detached(py, progress, move |progress, cancel| {
-        blit_core::run_local(&src, &dst, &options, progress, cancel)
+        blit_core::run_local(&src, &dst, &options, progress.as_ref(), cancel)
     })?;
     Ok(PySummary::from(summary))
 }
 
 /// Converts exclude patterns, raising `InvalidArgumentError` for one that
 /// is not a valid UTF-8 string.
-fn patterns(py: Python<'_>, values: &[Bound<'_, PyAny>]) -> PyResult<Vec<String>> {
+pub(crate) fn patterns(py: Python<'_>, values: &[Bound<'_, PyAny>]) -> PyResult<Vec<String>> {
     values
         .iter()
         .map(|value| {
@@ -97,7 +98,7 @@ fn thread_count(py: Python<'_>, threads: &Bound<'_, PyAny>) -> PyResult<usize> {
     }
 }
 
-fn invalid_argument(py: Python<'_>, message: String) -> PyErr {
+pub(crate) fn invalid_argument(py: Python<'_>, message: String) -> PyErr {
     to_py_err(
         py,
         &blit_core::Error::new(blit_core::ErrorKind::InvalidArgument, message),
@@ -106,7 +107,7 @@ fn invalid_argument(py: Python<'_>, message: String) -> PyErr {
 
 /// Converts a `str`, `bytes` or path-like argument to a local path, raising
 /// `InvalidArgumentError` for a remote or v1-style address.
-fn local_path(
+pub(crate) fn local_path(
     py: Python<'_>,
     value: &Bound<'_, PyAny>,
     role: &str,
@@ -141,5 +142,10 @@ fn _blit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFailure>()?;
     m.add_class::<PyChange>()?;
     m.add_class::<PyProgress>()?;
+    m.add_class::<remote::PyClient>()?;
+    m.add_class::<remote::PyEntry>()?;
+    m.add_class::<remote::PyModuleInfo>()?;
+    m.add_class::<remote::PyDaemonStatus>()?;
+    m.add_function(wrap_pyfunction!(remote::blitd_main, m)?)?;
     Ok(())
 }

@@ -29,7 +29,7 @@ pub(crate) fn run_detached<F>(
     work: F,
 ) -> PyResult<Summary>
 where
-    F: FnOnce(&Progress, &CancelToken) -> blit_core::Result<Summary> + Send + 'static,
+    F: FnOnce(&Arc<Progress>, &CancelToken) -> blit_core::Result<Summary> + Send + 'static,
 {
     let progress = Progress::new();
     let cancel = CancelToken::new();

@@ -10,6 +10,7 @@
 
 #![deny(missing_docs)]
 
+pub mod chunks;
 pub mod frame;
 pub mod manifest;
 pub mod paths;

@@ -54,7 +54,8 @@ pub enum Target {
 /// The receiving end of one transfer. Methods take `&self` so that the
 /// control stream and several data connections can drive it at once.
 pub struct Receiver {
-    root: OwnedFd,
+    /// `None` in a dry run whose destination does not exist yet.
+    root: Option<OwnedFd>,
     target: Target,
     options: ReceiverOptions,
     progress: Arc<Progress>,
@@ -122,9 +123,10 @@ fn parent_and_name(path: &[u8]) -> (&[u8], &OsStr) {
 }
 
 impl Receiver {
-    /// Creates the receiving end for the open destination directory `root`.
+    /// Creates the receiving end for the open destination directory `root`,
+    /// which may be `None` only in a dry run into a missing destination.
     pub fn new(
-        root: OwnedFd,
+        root: Option<OwnedFd>,
         target: Target,
         options: ReceiverOptions,
         progress: Arc<Progress>,
@@ -528,7 +530,11 @@ impl Receiver {
             Ok(parts) => parts,
             Err(_) => return group,
         };
-        let dir = match paths::open_dir(&self.root, &parts) {
+        let opened = match &self.root {
+            Some(root) => paths::open_dir(root, &parts),
+            None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        };
+        let dir = match opened {
             Ok(dir) => dir,
             Err(err) => {
                 if !self.options.dry_run || err.kind() != std::io::ErrorKind::NotFound {
@@ -794,7 +800,8 @@ impl Receiver {
             Target::File(name) => (&[][..], name.as_os_str()),
         };
         let parts = paths::components(parent).map_err(|err| err.to_string())?;
-        let dir = paths::open_dir(&self.root, &parts)
+        let root = self.root.as_ref().ok_or("the destination does not exist")?;
+        let dir = paths::open_dir(root, &parts)
             .map_err(|err| format!("cannot open destination directory: {err}"))?;
         Ok((dir, name.to_os_string()))
     }
@@ -814,14 +821,14 @@ impl Receiver {
         let mut directories = std::mem::take(&mut state.directories);
         drop(state);
         directories.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        if !self.options.dry_run {
+        if let (false, Some(root)) = (self.options.dry_run, &self.root) {
             for (path, meta, differs) in &directories {
                 if !differs && !changed.contains(path) {
                     continue;
                 }
                 let result = paths::components(path)
                     .map_err(|err| std::io::Error::other(err.to_string()))
-                    .and_then(|parts| paths::open_dir(&self.root, &parts))
+                    .and_then(|parts| paths::open_dir(root, &parts))
                     .and_then(|dir| {
                         fsops::set_dir_meta(&dir, meta)?;
                         if self.options.fsync {
@@ -834,7 +841,7 @@ impl Receiver {
                 }
             }
             if self.options.fsync && changed.contains(&Vec::new()) {
-                if let Err(err) = fsops::fsync_dir(&self.root) {
+                if let Err(err) = fsops::fsync_dir(root) {
                     self.fail(b"", format!("cannot fsync directory: {err}"));
                 }
             }

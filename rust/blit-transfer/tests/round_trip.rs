@@ -44,7 +44,7 @@ fn transfer(src: &Path, dst: &Path, receiver_options: ReceiverOptions, path: Rou
         cancel.clone(),
     ));
     let receiver = Arc::new(Receiver::new(
-        dst_fd,
+        Some(dst_fd),
         Target::Dir,
         receiver_options,
         Progress::new(),
@@ -283,7 +283,7 @@ fn malicious_paths_rejected() {
     let root = tempfile::tempdir().unwrap();
     let dst_fd = fsops::open_dir_path(root.path()).unwrap();
     let receiver = Receiver::new(
-        dst_fd,
+        Some(dst_fd),
         Target::Dir,
         options(false),
         Progress::new(),
@@ -319,7 +319,7 @@ fn unrequested_frame_rejected() {
     write(&src.join("f"), b"data");
     let dst_fd = fsops::open_dir_path(root.path()).unwrap();
     let receiver = Receiver::new(
-        dst_fd,
+        Some(dst_fd),
         Target::Dir,
         options(false),
         Progress::new(),
@@ -351,7 +351,7 @@ fn single_file_target() {
     let entry = manifest::single_entry(&src_dir, &name, false).unwrap();
     let sender = Sender::new(src_dir, Some(name), Progress::new(), CancelToken::new());
     let receiver = Receiver::new(
-        fsops::open_dir_path(&dst).unwrap(),
+        Some(fsops::open_dir_path(&dst).unwrap()),
         Target::File(OsString::from("renamed.txt")),
         options(false),
         Progress::new(),

@@ -1,0 +1,384 @@
+//! Push: walk a local tree, stream its manifest to the daemon, and send the
+//! bytes that the daemon's need-lists ask for.
+
+use std::ffi::OsString;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use blit_core::fsops;
+use blit_core::{CancelToken, Error, ErrorKind, Failure, Filter, Progress, Result, Summary};
+use blit_proto::convert::{entry_to_proto, summary_from_proto};
+use blit_proto::v2;
+use blit_proto::v2::push_request::Message as Outgoing;
+use blit_proto::v2::push_response::Message as Incoming;
+use blit_transfer::chunks::ChunkWriter;
+use blit_transfer::frame::FrameWriter;
+use blit_transfer::manifest::{self, WalkOptions};
+use blit_transfer::sender::Sender;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{Client, TransferOptions, source_chain};
+
+/// Entries per manifest batch.
+pub(crate) const BATCH_ENTRIES: usize = 1000;
+
+/// Counts that decide when the sender has every need-list it will get.
+#[derive(Default)]
+struct NeedTracker {
+    batches_sent: u64,
+    needs_received: u64,
+    walk_done: bool,
+}
+
+/// Pushes the local `src` to `dest` inside `module`. A directory's contents
+/// fill `dest`; a single file goes into `dest` when that is a directory or
+/// ends in `/`, else `dest` is its new name.
+///
+/// # Errors
+///
+/// Returns an error when the push cannot start or the session breaks;
+/// entries that fail are counted in the summary instead.
+pub fn push(
+    client: &Client,
+    src: &Path,
+    module: &str,
+    dest: &[u8],
+    options: &TransferOptions,
+    progress: &Arc<Progress>,
+    cancel: &CancelToken,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let filter = Filter::new(&options.exclude)?;
+    let (root, single) = open_source(src)?;
+    let (requests, request_stream) = mpsc::channel::<v2::PushRequest>(64);
+    let send = |message: Outgoing| {
+        requests
+            .blocking_send(v2::PushRequest {
+                message: Some(message),
+            })
+            .map_err(|_| Error::new(ErrorKind::Network, "the push session closed"))
+    };
+    send(Outgoing::Start(v2::PushStart {
+        module: module.to_string(),
+        path: dest.to_vec().into(),
+        options: Some(options.to_proto()),
+        source_name: single
+            .as_ref()
+            .map(|name| name.as_encoded_bytes().to_vec())
+            .unwrap_or_default()
+            .into(),
+    }))?;
+
+    let mut rpc = client.rpc();
+    let request = client.request(ReceiverStream::new(request_stream));
+    let mut responses = client
+        .runtime
+        .block_on(rpc.push(request))
+        .map_err(|status| client.error(&status))?
+        .into_inner();
+    let next = |responses: &mut tonic::Streaming<v2::PushResponse>| {
+        client
+            .runtime
+            .block_on(responses.message())
+            .map_err(|status| client.error(&status))
+    };
+    let grant = match next(&mut responses)?.and_then(|r| r.message) {
+        Some(Incoming::Grant(grant)) => grant,
+        _ => {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "blitd did not start the push session with a data grant",
+            ));
+        }
+    };
+    tracing::debug!(session = %grant.session_id, tokens = grant.tokens.len(), "push session started");
+
+    let walk_root = rustix::io::dup(&root).map_err(|err| {
+        Error::new(
+            ErrorKind::ResourceExhausted,
+            format!("cannot duplicate a descriptor: {err}"),
+        )
+    })?;
+    let sender = Arc::new(Sender::new(
+        root,
+        single.clone(),
+        Arc::clone(progress),
+        cancel.clone(),
+    ));
+    let tracker = Arc::new(Mutex::new(NeedTracker::default()));
+    let walk_failures = Arc::new(Mutex::new(Vec::new()));
+
+    std::thread::scope(|scope| -> Result<Summary> {
+        // The walk streams the manifest while need-lists come back below.
+        let walker = scope.spawn(|| -> Result<()> {
+            let result = send_manifest(
+                &sender,
+                &walk_root,
+                single.as_deref(),
+                &filter,
+                options,
+                progress,
+                cancel,
+                &send,
+                &walk_failures,
+                &tracker,
+            );
+            let mut state = tracker.lock().unwrap_or_else(|p| p.into_inner());
+            state.walk_done = true;
+            if state.needs_received == state.batches_sent {
+                sender.close();
+            }
+            result
+        });
+        let data = scope.spawn(|| send_data(client, &grant, &sender, options, &send));
+
+        let mut summary = None;
+        let mut failure = None;
+        loop {
+            let message = match next(&mut responses) {
+                Ok(Some(response)) => response.message,
+                Ok(None) => break,
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            };
+            match message {
+                Some(Incoming::Need(need)) => {
+                    if let Err(err) = sender.need(&need.indices) {
+                        failure = Some(err);
+                        break;
+                    }
+                    let mut state = tracker.lock().unwrap_or_else(|p| p.into_inner());
+                    state.needs_received += 1;
+                    if state.walk_done && state.needs_received == state.batches_sent {
+                        sender.close();
+                    }
+                }
+                Some(Incoming::Summary(done)) => {
+                    summary = Some(done);
+                    break;
+                }
+                Some(Incoming::Grant(_)) | None => {}
+            }
+        }
+        if failure.is_some() || summary.is_none() {
+            // Unblock the walker and the data connections.
+            cancel.cancel();
+            sender.close();
+        }
+        let walked = walker
+            .join()
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Internal, "the walk panicked")));
+        let sent = data.join().unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Internal,
+                "a data connection panicked",
+            ))
+        });
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        walked?;
+        sent?;
+        let summary = summary.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Network,
+                "blitd closed the push session without a summary",
+            )
+        })?;
+        let mut summary = summary_from_proto(summary, started.elapsed(), options.dry_run);
+        let walk_failures =
+            std::mem::take(&mut *walk_failures.lock().unwrap_or_else(|p| p.into_inner()));
+        summary.failed += walk_failures.len() as u64;
+        summary.failures.extend(walk_failures);
+        summary.failures.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(summary)
+    })
+}
+
+/// Opens the source: a directory, or a file's parent and the file's name.
+pub(crate) fn open_source(src: &Path) -> Result<(OwnedFd, Option<OsString>)> {
+    let meta = std::fs::metadata(src).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => Error::new(
+            ErrorKind::NotFound,
+            format!("source {} not found; check the path", src.display()),
+        )
+        .with_path(src),
+        _ => Error::io("cannot read source", src, err),
+    })?;
+    if meta.is_dir() {
+        let root =
+            fsops::open_dir_path(src).map_err(|err| Error::io("cannot open source", src, err))?;
+        return Ok((root, None));
+    }
+    let name = src.file_name().ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{} does not name a file", src.display()),
+        )
+    })?;
+    let parent = match src.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let root = fsops::open_dir_path(parent)
+        .map_err(|err| Error::io("cannot open source directory", parent, err))?;
+    Ok((root, Some(name.to_os_string())))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_manifest(
+    sender: &Sender,
+    root: &OwnedFd,
+    single: Option<&std::ffi::OsStr>,
+    filter: &Filter,
+    options: &TransferOptions,
+    progress: &Progress,
+    cancel: &CancelToken,
+    send: &dyn Fn(Outgoing) -> Result<()>,
+    walk_failures: &Mutex<Vec<Failure>>,
+    tracker: &Mutex<NeedTracker>,
+) -> Result<()> {
+    let mut batch = Vec::with_capacity(BATCH_ENTRIES);
+    let mut next_index = 0u64;
+    let mut flush = |batch: &mut Vec<blit_transfer::Entry>| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(batch);
+        sender.batch_sent(next_index, &entries);
+        tracker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .batches_sent += 1;
+        let first_index = next_index;
+        next_index += entries.len() as u64;
+        send(Outgoing::Manifest(v2::ManifestBatch {
+            first_index,
+            entries: entries.iter().map(entry_to_proto).collect(),
+        }))
+    };
+
+    if let Some(name) = single {
+        let entry = manifest::single_entry(root, name, options.checksum)?;
+        progress.add_entries_total(1);
+        batch.push(entry);
+    } else {
+        let walk_options = WalkOptions {
+            filter,
+            checksum: options.checksum,
+        };
+        manifest::walk(
+            root,
+            &walk_options,
+            progress,
+            cancel,
+            &mut |entry| {
+                batch.push(entry);
+                if batch.len() >= BATCH_ENTRIES {
+                    flush(&mut batch)?;
+                }
+                Ok(())
+            },
+            &mut |failed| {
+                walk_failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(failed)
+            },
+        )?;
+    }
+    flush(&mut batch)?;
+    send(Outgoing::ManifestEnd(v2::ManifestEnd {
+        entries: next_index,
+        failures: Vec::new(),
+    }))
+}
+
+/// Sends file data over the data plane, or inside the gRPC stream when the
+/// data port is unreachable or not wanted, then sends the finish message.
+fn send_data(
+    client: &Client,
+    grant: &v2::DataGrant,
+    sender: &Sender,
+    options: &TransferOptions,
+    send: &dyn Fn(Outgoing) -> Result<()>,
+) -> Result<()> {
+    let mut connections = Vec::new();
+    if !options.force_grpc_data && grant.data_port != 0 {
+        match connect_data(client, grant) {
+            Ok(streams) => connections = streams,
+            Err(reason) => tracing::warn!(
+                "cannot reach the data port {} of blitd at {}: {reason}; sending data over the \
+                 control connection instead, which is slower",
+                grant.data_port,
+                client.address.host
+            ),
+        }
+    }
+
+    let used = connections.len() as u32;
+    if connections.is_empty() {
+        let mut chunks = ChunkWriter::new(|chunk: Vec<u8>| {
+            send(Outgoing::Data(v2::DataChunk {
+                frames: chunk.into(),
+            }))
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::BrokenPipe, err.to_string()))
+        });
+        sender.run_connection(&mut FrameWriter::Writer(&mut chunks))?;
+        std::io::Write::flush(&mut chunks)
+            .map_err(|err| Error::new(ErrorKind::Network, format!("push session failed: {err}")))?;
+    } else {
+        std::thread::scope(|scope| -> Result<()> {
+            let workers: Vec<_> = connections
+                .iter()
+                .map(|stream| {
+                    scope.spawn(move || sender.run_connection(&mut FrameWriter::Socket(stream)))
+                })
+                .collect();
+            for worker in workers {
+                worker.join().unwrap_or_else(|_| {
+                    Err(Error::new(
+                        ErrorKind::Internal,
+                        "a data connection panicked",
+                    ))
+                })?;
+            }
+            Ok(())
+        })?;
+    }
+    send(Outgoing::Finish(v2::Finish {
+        data_connections: used,
+    }))
+}
+
+/// Opens one data connection per token and presents each token.
+pub(crate) fn connect_data(
+    client: &Client,
+    grant: &v2::DataGrant,
+) -> std::result::Result<Vec<TcpStream>, String> {
+    let address = data_address(client, grant.data_port)?;
+    let mut streams = Vec::new();
+    for token in &grant.tokens {
+        let stream = TcpStream::connect_timeout(&address, crate::CONNECT_TIMEOUT)
+            .map_err(|err| source_chain(&err))?;
+        stream.set_nodelay(true).map_err(|err| err.to_string())?;
+        std::io::Write::write_all(&mut &stream, token).map_err(|err| err.to_string())?;
+        streams.push(stream);
+    }
+    Ok(streams)
+}
+
+fn data_address(client: &Client, port: u32) -> std::result::Result<SocketAddr, String> {
+    let port = u16::try_from(port).map_err(|_| format!("invalid data port {port}"))?;
+    (client.address.host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|err| err.to_string())?
+        .next()
+        .ok_or_else(|| format!("{} has no address", client.address.host))
+}

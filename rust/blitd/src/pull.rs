@@ -1,0 +1,363 @@
+//! The Pull RPC: the daemon is the sending end.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use blit_core::{Error, ErrorKind, Failure, Filter, Progress, Result};
+use blit_proto::convert::{entry_to_proto, failures_to_proto, status_from_error};
+use blit_proto::v2::pull_request::Message as Incoming;
+use blit_proto::v2::pull_response::Message as Outgoing;
+use blit_proto::v2::{
+    DataChunk, ManifestBatch, ManifestEnd, PullRequest, PullResponse, TransferSummary,
+};
+use blit_transfer::chunks::ChunkWriter;
+use blit_transfer::frame::FrameWriter;
+use blit_transfer::manifest::{self, WalkOptions};
+use blit_transfer::sender::Sender;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tonic::{Status, Streaming};
+
+use crate::grants::DEFAULT_TOKEN_TTL;
+use crate::modules::{self, ClientPath, Source};
+use crate::push::{DATA_CONNECTIONS, join_error};
+use crate::state::DaemonState;
+
+/// Entries per manifest batch.
+const BATCH_ENTRIES: usize = 1000;
+
+type Responses = mpsc::Sender<std::result::Result<PullResponse, Status>>;
+
+/// Counts that decide when the sender has every need-list it will get.
+#[derive(Default)]
+struct NeedTracker {
+    batches_sent: u64,
+    needs_received: u64,
+    walk_done: bool,
+}
+
+/// Validates the start of a pull and runs the session in a task that
+/// streams responses into `responses`.
+pub(crate) async fn start(
+    state: Arc<DaemonState>,
+    peer: Option<SocketAddr>,
+    mut requests: Streaming<PullRequest>,
+    responses: Responses,
+) -> Result<()> {
+    let start = match requests.message().await {
+        Ok(Some(PullRequest {
+            message: Some(Incoming::Start(start)),
+        })) => start,
+        Ok(_) => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "a pull must begin with a PullStart message",
+            ));
+        }
+        Err(status) => {
+            return Err(Error::new(
+                ErrorKind::Network,
+                format!("pull stream failed: {status}"),
+            ));
+        }
+    };
+    let module = state.module(&start.module)?.clone();
+    let options = start.options.clone().unwrap_or_default();
+    let filter = Filter::new(&options.exclude)?;
+    let path = ClientPath::parse(&module, &start.path)?;
+    let source = modules::open_source(&module, &path)?;
+
+    let session = state.begin_session()?;
+    let data = state.grants().register(session.id())?;
+    let data_port = if options.force_grpc_data {
+        0
+    } else {
+        state.data_addr().port()
+    };
+    let mut grant = data.issue_grant(DATA_CONNECTIONS, DEFAULT_TOKEN_TTL, data_port)?;
+    let (walk_root, single) = match source {
+        Source::Dir(dir) => (dir, None),
+        Source::Single { dir, name } => {
+            grant.single_file_name = Bytes::copy_from_slice(name.as_encoded_bytes());
+            (dir, Some(name))
+        }
+    };
+    let sender_root = rustix::io::dup(&walk_root).map_err(|err| {
+        Error::new(
+            ErrorKind::ResourceExhausted,
+            format!("cannot duplicate a descriptor: {err}"),
+        )
+    })?;
+    let progress = Progress::new();
+    let sender = Arc::new(Sender::new(
+        sender_root,
+        single.clone(),
+        Arc::clone(&progress),
+        session.cancel_token().clone(),
+    ));
+    tracing::info!(
+        session = session.id(),
+        peer = ?peer,
+        module = %module.name,
+        path = %path.display(),
+        mirror = options.mirror,
+        "pull started"
+    );
+    send(&responses, Outgoing::Grant(grant)).await?;
+
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut data = data;
+        let tracker = Arc::new(Mutex::new(NeedTracker::default()));
+        let walker = {
+            let sender = Arc::clone(&sender);
+            let responses = responses.clone();
+            let tracker = Arc::clone(&tracker);
+            let cancel = session.cancel_token().clone();
+            let checksum = options.checksum;
+            let progress = Arc::clone(&progress);
+            tokio::task::spawn_blocking(move || {
+                let result = walk(
+                    &sender,
+                    &walk_root,
+                    single.as_deref(),
+                    &filter,
+                    checksum,
+                    &progress,
+                    &cancel,
+                    &responses,
+                    &tracker,
+                );
+                let mut state = tracker.lock().unwrap_or_else(|p| p.into_inner());
+                state.walk_done = true;
+                if state.needs_received == state.batches_sent {
+                    sender.close();
+                }
+                result
+            })
+        };
+        let force_chunks = options.force_grpc_data;
+        let result = run(
+            &sender,
+            &tracker,
+            &mut requests,
+            &responses,
+            &mut data,
+            force_chunks,
+        )
+        .await;
+        if result.is_err() {
+            session.cancel_token().cancel();
+            sender.close();
+        }
+        let walked = walker.await.map_err(join_error).and_then(|r| r);
+        let outcome = result.and_then(|sent| walked.map(|failures| (sent, failures)));
+        match outcome {
+            Ok((_, failures)) => {
+                let snapshot = progress.snapshot();
+                tracing::info!(
+                    session = session.id(),
+                    peer = ?peer,
+                    module = %module.name,
+                    files = snapshot.entries_done,
+                    bytes = snapshot.bytes_done,
+                    failed = failures.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "pull finished"
+                );
+                let summary = TransferSummary {
+                    transferred: snapshot.entries_done,
+                    bytes: snapshot.bytes_done,
+                    failed: failures.len() as u64,
+                    failures: failures_to_proto(&failures),
+                    ..TransferSummary::default()
+                };
+                let _ = send(&responses, Outgoing::Summary(summary)).await;
+            }
+            Err(err) => {
+                tracing::warn!(
+                    session = session.id(),
+                    peer = ?peer,
+                    module = %module.name,
+                    error = %err,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "pull failed"
+                );
+                let _ = responses.send(Err(status_from_error(&err))).await;
+            }
+        }
+        drop(session);
+    });
+    Ok(())
+}
+
+async fn send(responses: &Responses, message: Outgoing) -> Result<()> {
+    responses
+        .send(Ok(PullResponse {
+            message: Some(message),
+        }))
+        .await
+        .map_err(|_| Error::new(ErrorKind::Network, "the client closed the pull session"))
+}
+
+fn blocking_send(responses: &Responses, message: Outgoing) -> Result<()> {
+    responses
+        .blocking_send(Ok(PullResponse {
+            message: Some(message),
+        }))
+        .map_err(|_| Error::new(ErrorKind::Network, "the client closed the pull session"))
+}
+
+/// Streams the manifest; returns the entries that the walk skipped.
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    sender: &Sender,
+    root: &std::os::fd::OwnedFd,
+    single: Option<&std::ffi::OsStr>,
+    filter: &Filter,
+    checksum: bool,
+    progress: &Progress,
+    cancel: &blit_core::CancelToken,
+    responses: &Responses,
+    tracker: &Mutex<NeedTracker>,
+) -> Result<Vec<Failure>> {
+    let mut failures = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH_ENTRIES);
+    let mut next_index = 0u64;
+    let mut flush = |batch: &mut Vec<blit_transfer::Entry>| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(batch);
+        sender.batch_sent(next_index, &entries);
+        tracker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .batches_sent += 1;
+        let first_index = next_index;
+        next_index += entries.len() as u64;
+        blocking_send(
+            responses,
+            Outgoing::Manifest(ManifestBatch {
+                first_index,
+                entries: entries.iter().map(entry_to_proto).collect(),
+            }),
+        )
+    };
+    match single {
+        Some(name) => batch.push(manifest::single_entry(root, name, checksum)?),
+        None => {
+            let options = WalkOptions { filter, checksum };
+            manifest::walk(
+                root,
+                &options,
+                progress,
+                cancel,
+                &mut |entry| {
+                    batch.push(entry);
+                    if batch.len() >= BATCH_ENTRIES {
+                        flush(&mut batch)?;
+                    }
+                    Ok(())
+                },
+                &mut |failed| failures.push(failed),
+            )?;
+        }
+    }
+    flush(&mut batch)?;
+    blocking_send(
+        responses,
+        Outgoing::ManifestEnd(ManifestEnd {
+            entries: next_index,
+            failures: failures_to_proto(&failures),
+        }),
+    )?;
+    Ok(failures)
+}
+
+/// Handles need-lists, data connections and the fallback request until the
+/// client's finish message, and waits for every writer to end.
+async fn run(
+    sender: &Arc<Sender>,
+    tracker: &Arc<Mutex<NeedTracker>>,
+    requests: &mut Streaming<PullRequest>,
+    responses: &Responses,
+    data: &mut crate::grants::DataSession,
+    force_chunks: bool,
+) -> Result<()> {
+    let mut writers: Vec<JoinHandle<Result<()>>> = Vec::new();
+    let mut chunks_started = false;
+    if force_chunks {
+        writers.push(spawn_chunk_writer(sender, responses));
+        chunks_started = true;
+    }
+    let mut data_open = true;
+    loop {
+        tokio::select! {
+            message = requests.message() => {
+                let message = message.map_err(|status| {
+                    Error::new(ErrorKind::Network, format!("pull stream failed: {}", status.message()))
+                })?;
+                let Some(PullRequest { message: Some(message) }) = message else {
+                    return Err(Error::new(ErrorKind::Network, "the client ended the pull before finishing"));
+                };
+                match message {
+                    Incoming::Start(_) => {
+                        return Err(Error::new(ErrorKind::InvalidArgument, "a pull has one PullStart message"));
+                    }
+                    Incoming::Need(need) => {
+                        sender.need(&need.indices)?;
+                        let mut state = tracker.lock().unwrap_or_else(|p| p.into_inner());
+                        state.needs_received += 1;
+                        if state.walk_done && state.needs_received == state.batches_sent {
+                            sender.close();
+                        }
+                    }
+                    Incoming::DataFallback(_) => {
+                        if !chunks_started {
+                            tracing::info!("client cannot reach the data port; sending data over gRPC");
+                            writers.push(spawn_chunk_writer(sender, responses));
+                            chunks_started = true;
+                        }
+                    }
+                    Incoming::Finish(_) => break,
+                }
+            }
+            connection = data.next_connection(), if data_open => match connection {
+                Some(connection) => {
+                    let stream = connection.into_blocking_std()?;
+                    let sender = Arc::clone(sender);
+                    writers.push(tokio::task::spawn_blocking(move || {
+                        sender.run_connection(&mut FrameWriter::Socket(&stream))
+                    }));
+                }
+                None => data_open = false,
+            }
+        }
+    }
+    for writer in writers {
+        writer.await.map_err(join_error)??;
+    }
+    Ok(())
+}
+
+fn spawn_chunk_writer(sender: &Arc<Sender>, responses: &Responses) -> JoinHandle<Result<()>> {
+    let sender = Arc::clone(sender);
+    let responses = responses.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut chunks = ChunkWriter::new(|chunk: Vec<u8>| {
+            blocking_send(
+                &responses,
+                Outgoing::Data(DataChunk {
+                    frames: chunk.into(),
+                }),
+            )
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::BrokenPipe, err.to_string()))
+        });
+        sender.run_connection(&mut FrameWriter::Writer(&mut chunks))?;
+        std::io::Write::flush(&mut chunks)
+            .map_err(|err| Error::new(ErrorKind::Network, format!("pull session failed: {err}")))
+    })
+}

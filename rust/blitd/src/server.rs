@@ -1,0 +1,353 @@
+//! The running daemon: the gRPC control plane and the TCP data plane on
+//! bound listeners, and their graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use blit_core::{Error, ErrorKind, Result};
+use blit_proto::v2::blit_server::BlitServer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::{error, info, warn};
+
+use crate::config::{AuthMode, Config};
+use crate::data_plane;
+use crate::service::BlitService;
+use crate::sessions::SessionTracker;
+use crate::state::DaemonState;
+
+/// Time that running sessions get to finish after a shutdown request.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time that a data-plane connection gets to send its token.
+pub const DEFAULT_DATA_TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause after a failed `accept` on the control plane, such as when the
+/// process is out of file descriptors, so the loop does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Settings of a server that do not come from the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Time that running sessions get to finish after shutdown begins; the
+    /// sessions still running then are cancelled.
+    pub shutdown_timeout: Duration,
+    /// Time that a data-plane connection gets to send its token before it
+    /// is closed.
+    pub data_token_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            data_token_timeout: DEFAULT_DATA_TOKEN_TIMEOUT,
+        }
+    }
+}
+
+/// Result of a shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShutdownOutcome {
+    /// Every RPC and session finished within the shutdown timeout.
+    Drained,
+    /// These sessions were still running at the timeout and were cancelled.
+    SessionsCancelled(Vec<String>),
+}
+
+/// Checks that this build of blitd can serve the config, beyond what
+/// [`Config::load`] validates.
+///
+/// # Errors
+///
+/// Returns [`ErrorKind::InvalidArgument`] for `auth = "token"` and for a
+/// `[daemon.tls]` table, which this build cannot serve yet.
+pub fn check_servable(config: &Config) -> Result<()> {
+    // TODO: remove these checks when token authentication and TLS are built.
+    if config.daemon.auth == AuthMode::Token {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "token authentication is not available in this blitd yet; set auth = \"none\" in \
+             [daemon] and use a loopback listen_addr such as \"127.0.0.1:50051\"",
+        ));
+    }
+    if config.daemon.tls.is_some() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "TLS is not available in this blitd yet; remove [daemon.tls] and use a loopback \
+             listen_addr",
+        ));
+    }
+    Ok(())
+}
+
+/// A daemon serving on bound listeners.
+///
+/// Tests start one on `127.0.0.1:0` with a data port of 0 and read the bound
+/// addresses from [`Server::control_addr`] and [`Server::data_addr`].
+#[derive(Debug)]
+pub struct Server {
+    state: Arc<DaemonState>,
+    sessions: Arc<SessionTracker>,
+    options: ServerOptions,
+    /// Cancelled when shutdown begins: both accept loops stop and the
+    /// control plane closes its connections once their RPCs finish.
+    stop: CancellationToken,
+    /// Cancels `stop` when the server is dropped without
+    /// [`Server::shutdown`], so a dropped server stops accepting.
+    _stop_on_drop: DropGuard,
+    control_task: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+    data_task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds the control plane on `listen_addr` and the data plane on
+    /// `data_port` of the same IP address, then serves both on the current
+    /// tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// Returns the error of [`check_servable`], or an error naming the
+    /// address when a listener cannot be bound.
+    pub async fn start(config: Config, options: ServerOptions) -> Result<Server> {
+        check_servable(&config)?;
+        let listen_addr = config.daemon.listen_addr;
+        let control_listener = bind(listen_addr, "control plane", "listen_addr").await?;
+        let data_bind_addr = SocketAddr::new(listen_addr.ip(), config.daemon.data_port);
+        let data_listener = bind(data_bind_addr, "data plane", "data_port").await?;
+        let control_addr = local_addr(&control_listener, listen_addr)?;
+        let data_addr = local_addr(&data_listener, data_bind_addr)?;
+
+        let sessions = SessionTracker::new();
+        let state = Arc::new(DaemonState::new(
+            config,
+            control_addr,
+            data_addr,
+            Arc::clone(&sessions),
+        ));
+        let stop = CancellationToken::new();
+        let data_task = tokio::spawn(data_plane::serve(
+            data_listener,
+            Arc::clone(state.grants()),
+            options.data_token_timeout,
+            stop.clone(),
+        ));
+        let control_task = tokio::spawn(serve_control(
+            control_listener,
+            BlitService::new(Arc::clone(&state)),
+            stop.clone(),
+        ));
+        log_start(&state);
+        Ok(Server {
+            state,
+            sessions,
+            options,
+            _stop_on_drop: stop.clone().drop_guard(),
+            stop,
+            control_task,
+            data_task,
+        })
+    }
+
+    /// Returns the bound address of the gRPC control plane.
+    pub fn control_addr(&self) -> SocketAddr {
+        self.state.control_addr()
+    }
+
+    /// Returns the bound address of the data plane.
+    pub fn data_addr(&self) -> SocketAddr {
+        self.state.data_addr()
+    }
+
+    /// Returns the state that the RPC handlers share.
+    pub fn state(&self) -> &Arc<DaemonState> {
+        &self.state
+    }
+
+    /// Serves until `signal` completes, then shuts down as
+    /// [`Server::shutdown`] does.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ErrorKind::Network`] if the control plane fails before the
+    /// signal.
+    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> Result<ShutdownOutcome> {
+        tokio::select! {
+            () = signal => Ok(self.shutdown().await),
+            result = &mut self.control_task => {
+                self.stop.cancel();
+                let message = match result {
+                    Ok(Ok(())) => "the control plane stopped unexpectedly".to_string(),
+                    Ok(Err(err)) => format!("the control plane failed: {err}"),
+                    Err(err) => format!("the control plane task failed: {err}"),
+                };
+                error!("{message}");
+                Err(Error::new(ErrorKind::Network, format!("{message}; restart blitd")))
+            }
+        }
+    }
+
+    /// Stops accepting RPCs and data connections, waits up to the shutdown
+    /// timeout for running RPCs and sessions to finish, and cancels those
+    /// still running then.
+    ///
+    /// NOTE: after the timeout the control plane's accept loop is aborted.
+    /// A cancelled handler still runs until it checks its cancellation, or
+    /// until the runtime stops when the process exits.
+    pub async fn shutdown(self) -> ShutdownOutcome {
+        let Server {
+            state,
+            sessions,
+            options,
+            stop,
+            _stop_on_drop,
+            mut control_task,
+            data_task,
+        } = self;
+        let timeout = options.shutdown_timeout;
+        info!(
+            active_sessions = sessions.active(),
+            timeout_seconds = timeout.as_secs_f64(),
+            "blitd stopping: no longer accepting RPCs or data connections; waiting for running \
+             sessions to finish"
+        );
+        sessions.start_draining();
+        stop.cancel();
+
+        let drained = tokio::time::timeout(timeout, async {
+            let control = (&mut control_task).await;
+            let data = data_task.await;
+            sessions.wait_idle().await;
+            (control, data)
+        })
+        .await;
+
+        let outcome = match drained {
+            Ok((control, data)) => {
+                match control {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => error!(error = %err, "control plane failed while stopping"),
+                    Err(err) => error!(error = %err, "control plane task failed while stopping"),
+                }
+                if let Err(err) = data {
+                    error!(error = %err, "data plane task failed while stopping");
+                }
+                ShutdownOutcome::Drained
+            }
+            Err(_elapsed) => {
+                let cancelled = sessions.cancel_all();
+                control_task.abort();
+                warn!(
+                    timeout_seconds = timeout.as_secs_f64(),
+                    sessions = ?cancelled,
+                    "blitd cancelled {} sessions that were still running at the shutdown timeout",
+                    cancelled.len()
+                );
+                ShutdownOutcome::SessionsCancelled(cancelled)
+            }
+        };
+        info!(uptime_seconds = state.uptime().as_secs(), "blitd stopped");
+        outcome
+    }
+}
+
+async fn bind(addr: SocketAddr, plane: &str, key: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|err| {
+        Error::new(
+            ErrorKind::from_io(&err),
+            format!(
+                "cannot listen on {addr} for the {plane}: {err}; stop the process that uses the \
+                 port or change {key} in the config"
+            ),
+        )
+    })
+}
+
+fn local_addr(listener: &TcpListener, requested: SocketAddr) -> Result<SocketAddr> {
+    listener.local_addr().map_err(|err| {
+        Error::new(
+            ErrorKind::Network,
+            format!("cannot read the bound address of the listener on {requested}: {err}"),
+        )
+    })
+}
+
+/// Serves the gRPC service on `listener` until `stop` is cancelled and every
+/// open connection has finished its RPCs.
+async fn serve_control(
+    listener: TcpListener,
+    service: BlitService,
+    stop: CancellationToken,
+) -> std::result::Result<(), tonic::transport::Error> {
+    let (sender, receiver) = mpsc::channel(16);
+    tokio::spawn(accept_control(listener, sender, stop.clone()));
+    tonic::transport::Server::builder()
+        .add_service(BlitServer::new(service))
+        .serve_with_incoming_shutdown(ReceiverStream::new(receiver), stop.cancelled_owned())
+        .await
+}
+
+/// Accepts control-plane connections until `stop` is cancelled, then closes
+/// the listener. The accept loop of tonic 0.14.5 retries a failed `accept`
+/// at once, which spins when the process is out of file descriptors, so this loop
+/// pauses and logs instead.
+async fn accept_control(
+    listener: TcpListener,
+    connections: mpsc::Sender<std::io::Result<TcpStream>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                // gRPC messages are small and latency-bound.
+                if let Err(err) = stream.set_nodelay(true) {
+                    warn!(error = %err, "control plane: cannot set TCP_NODELAY");
+                }
+                if connections.send(Ok(stream)).await.is_err() {
+                    break;
+                }
+            }
+            Err(err) => {
+                error!(error = %err, "control plane: accepting a connection failed; retrying");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+fn log_start(state: &DaemonState) {
+    let config = state.config();
+    info!(
+        version = blit_core::VERSION,
+        control = %state.control_addr(),
+        data = %state.data_addr(),
+        modules = config.modules.len(),
+        "blitd started"
+    );
+    for module in &config.modules {
+        info!(
+            module = %module.name,
+            path = ?module.path,
+            read_only = module.read_only,
+            "serving module"
+        );
+    }
+    if config.modules.is_empty() {
+        warn!("no modules configured; add [[modules]] entries to the config to serve directories");
+    }
+    if config.daemon.auth == AuthMode::None {
+        warn!(
+            "authentication is off (auth = \"none\"): every local user and process can read and \
+             change every module that is not read-only"
+        );
+    }
+}
