@@ -64,7 +64,7 @@ impl TransferOptions {
     }
 }
 
-/// The daemon's answer to a status request.
+/// The daemon's reply to a status request.
 #[derive(Debug, Clone)]
 pub struct DaemonStatus {
     /// blitd's version.

@@ -179,8 +179,9 @@ pub fn pull(
 }
 
 /// Handles the daemon's messages until the manifest has ended and every
-/// data reader has reached its end frame: applies manifest batches, answers
-/// each with a need-list, and feeds fallback data chunks to the reader.
+/// data reader has reached its end frame. It applies manifest batches,
+/// sends a need-list for each, and feeds fallback data chunks to the
+/// reader.
 async fn pump_responses(
     client: &Client,
     responses: &mut tonic::Streaming<v2::PullResponse>,

@@ -3,6 +3,7 @@
 //! the exception classes of `blit.errors`.
 
 mod errors;
+mod logging;
 mod remote;
 mod run;
 mod types;

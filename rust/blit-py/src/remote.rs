@@ -194,6 +194,7 @@ impl PyClient {
     #[new]
     #[pyo3(signature = (url, *, token = None))]
     fn new(py: Python<'_>, url: &str, token: Option<String>) -> PyResult<PyClient> {
+        crate::logging::install();
         let address = remote_address(py, url)?;
         let options = ClientOptions { token };
         let connect_address = address.clone();
@@ -206,7 +207,7 @@ impl PyClient {
         })
     }
 
-    /// The daemon's address, as `blit://HOST:PORT/`.
+    /// Returns the daemon's address, as `blit://HOST:PORT/`.
     #[getter]
     fn url(&self) -> String {
         let mut daemon = self.address.clone();

@@ -31,6 +31,7 @@ pub(crate) fn run_detached<F>(
 where
     F: FnOnce(&Arc<Progress>, &CancelToken) -> blit_core::Result<Summary> + Send + 'static,
 {
+    crate::logging::install();
     let progress = Progress::new();
     let cancel = CancelToken::new();
     let (sender, receiver) = mpsc::channel();

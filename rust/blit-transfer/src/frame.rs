@@ -11,9 +11,9 @@
 //!
 //! `index` is the manifest index of the entry and `size` equals its
 //! manifest size. The status after the content is `0` when the bytes are
-//! the file's content, or `1` followed by a length `u32` and a message when
-//! reading failed part-way (the sender pads the missing bytes with zeros)
-//! and the receiver must discard the file. The same byte sequence travels
+//! the file's content. It is `1`, followed by a length `u32` and a message,
+//! when reading failed part-way: the sender then pads the missing bytes with
+//! zeros, and the receiver discards the file. The same byte sequence travels
 //! inside gRPC `DataChunk` messages when the data port is not used.
 //!
 //! On Linux the sender moves file bytes with `sendfile` and the receiver
@@ -30,7 +30,7 @@ pub const TAG_FAILED: u8 = 2;
 /// Tag of the end frame.
 pub const TAG_END: u8 = 0;
 
-/// Longest failure message accepted, in bytes.
+/// Maximum length of a failure message, in bytes.
 pub const MAX_MESSAGE_LEN: u32 = 4096;
 
 /// Bytes moved per `sendfile` or `splice` call.
@@ -61,8 +61,8 @@ pub enum Frame {
     End,
 }
 
-/// Where frames are written: a TCP socket (zero-copy) or any writer (the
-/// gRPC fallback buffers frames into chunks).
+/// The destination of frames: a TCP socket (zero-copy) or any writer, such
+/// as the gRPC fallback's chunk buffer.
 pub enum FrameWriter<'a> {
     /// A data-plane connection.
     Socket(&'a TcpStream),
@@ -177,8 +177,8 @@ fn send_file_buffered(writer: &mut dyn Write, file: &OwnedFd, size: u64) -> io::
     Ok(sent)
 }
 
-/// Where frames are read from: a TCP socket (zero-copy into files) or any
-/// reader (the gRPC fallback).
+/// The source of frames: a TCP socket (zero-copy into files) or any reader,
+/// such as the gRPC fallback's chunk stream.
 pub enum FrameReader {
     /// A data-plane connection.
     Socket(TcpStream),

@@ -1,7 +1,7 @@
 //! Both ends of a networked transfer, independent of the transport.
 //!
 //! A sender walks its tree into a manifest ([`manifest`]) and, for the
-//! entries that the receiver asks for, writes their bytes as frames
+//! entries that the receiver requests, writes their bytes as frames
 //! ([`frame`]) to data connections ([`sender`]). A receiver applies each
 //! manifest batch to its destination as it arrives, answers with the
 //! indices it needs, and writes incoming frames to files ([`receiver`]).

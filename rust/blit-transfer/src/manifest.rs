@@ -2,9 +2,9 @@
 //!
 //! The walk emits entries in directory-grouped order: all direct entries of
 //! a directory, sorted by name, follow one another, and each subdirectory's
-//! group comes after its parent's group. A receiver therefore knows that a
-//! directory's listing is complete when the next group starts, and can
-//! delete extraneous entries there without holding the whole manifest.
+//! group comes after its parent's group. A directory's listing is therefore
+//! complete when the next group starts, so a receiver can delete extraneous
+//! entries there without keeping the whole manifest in memory.
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;

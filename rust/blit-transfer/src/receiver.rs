@@ -41,12 +41,12 @@ pub struct ReceiverOptions {
     pub filter: Filter,
 }
 
-/// What the manifest's root maps to.
+/// The destination of the manifest's root.
 #[derive(Debug, Clone)]
 pub enum Target {
     /// The root directory itself; entries are relative to it.
     Dir,
-    /// A file of this name inside the root directory; the manifest holds
+    /// A file of this name inside the root directory. The manifest contains
     /// one entry with an empty path.
     File(OsString),
 }

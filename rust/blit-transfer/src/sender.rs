@@ -30,7 +30,8 @@ pub struct Sender {
 
 #[derive(Default)]
 struct SenderState {
-    /// Files of batches sent and not yet answered or sent: index to path
+    /// Files of sent batches that are not yet covered by a need-list or
+    /// sent, by index, with their path
     /// and manifest size.
     files: HashMap<u64, (Vec<u8>, u64)>,
     /// Index ranges of the batches awaiting a need-list, oldest first.
@@ -81,7 +82,7 @@ impl Sender {
     }
 
     /// Applies the receiver's need-list for the oldest unanswered batch:
-    /// queues the listed files and forgets the batch's others.
+    /// queues the listed files and drops the batch's other files.
     ///
     /// # Errors
     ///

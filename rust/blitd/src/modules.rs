@@ -74,7 +74,7 @@ pub(crate) fn open_root(module: &ModuleConfig) -> Result<OwnedFd> {
     })
 }
 
-/// What a read request names: a directory, or one file or symlink.
+/// The target of a read request: a directory, or one file or symlink.
 pub(crate) enum Source {
     Dir(OwnedFd),
     Single { dir: OwnedFd, name: OsString },
