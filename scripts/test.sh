@@ -10,8 +10,9 @@ cd "$REPO_ROOT"
 started=$SECONDS
 
 ensure_build_tools
-# The tests compare blit's results with rsync's.
-ensure_commands rsync:rsync
+# The tests compare blit's results with rsync's. The fallback tests block
+# the data port inside a private network namespace with nft.
+ensure_commands rsync:rsync nft:nftables ip:iproute2 unshare:util-linux
 ensure_venv "maturin>=1.7,<2" "pytest>=8" mypy
 
 step "cargo fmt --all --check"
