@@ -11,8 +11,10 @@ use blit_transfer::paths;
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use crate::auth::Identity;
 use crate::modules::{self, ClientPath, Source};
 use crate::state::DaemonState;
+use crate::tokens::Permission;
 
 /// Entries per List response message.
 const LIST_BATCH: usize = 1000;
@@ -23,10 +25,12 @@ type ListResponses = mpsc::Sender<std::result::Result<ListResponse, Status>>;
 /// blocking task.
 pub(crate) fn list(
     state: &DaemonState,
+    identity: &Identity,
     request: ListRequest,
     responses: ListResponses,
 ) -> Result<()> {
     let module = state.module(&request.module)?.clone();
+    identity.require(&module.name, Permission::Read)?;
     let path = ClientPath::parse(&module, &request.path)?;
     let source = modules::open_source(&module, &path)?;
     tokio::task::spawn_blocking(move || {
@@ -97,8 +101,13 @@ fn stream_entries(source: Source, recursive: bool, responses: &ListResponses) ->
 
 /// Deletes the paths of a Purge request and returns the number of entries
 /// removed.
-pub(crate) fn purge(state: &Arc<DaemonState>, request: &PurgeRequest) -> Result<u64> {
+pub(crate) fn purge(
+    state: &Arc<DaemonState>,
+    identity: &Identity,
+    request: &PurgeRequest,
+) -> Result<u64> {
     let module = state.module(&request.module)?.clone();
+    identity.require(&module.name, Permission::Delete)?;
     modules::check_writable(&module, "purge")?;
     if request.paths.is_empty() {
         return Err(Error::new(

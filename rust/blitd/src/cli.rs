@@ -33,8 +33,12 @@ const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Parser)]
 #[command(name = "blitd", version = blit_core::VERSION)]
 struct Args {
-    /// Config file to serve or check.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Config file to serve or check; the token commands read its
+    /// token_file.
+    #[arg(long, global = true, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
     config: PathBuf,
 
     /// Validate the config file and exit without serving: prints
@@ -55,6 +59,17 @@ struct Args {
     shutdown_timeout: u64,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Manage the bearer tokens that clients authenticate with. The store
+    /// is the token_file of the config's [daemon] table; a running daemon
+    /// picks up changes within two seconds.
+    Token {
+        #[command(subcommand)]
+        action: crate::token_cli::TokenAction,
+    },
+}
+
 /// Runs blitd with the given command line, whose first element is the
 /// program name, as in `std::env::args_os()`, and returns the exit status.
 ///
@@ -70,6 +85,9 @@ pub fn run_with_args(args: Vec<OsString>) -> u8 {
             return u8::try_from(err.exit_code()).unwrap_or(2);
         }
     };
+    if let Some(Command::Token { action }) = &args.command {
+        return crate::token_cli::run(&args.config, action);
+    }
     if args.check_config {
         return check_config(&args.config);
     }

@@ -7,8 +7,8 @@
 //! the token.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 use crate::grants::{DataConnection, DataToken, GrantRegistry, RejectReason, TOKEN_LEN};
+use crate::log_limit::LogLimiter;
 
 /// Maximum connections that may wait for their token at once. Further
 /// connections stay in the kernel's accept queue until a slot frees, so a
@@ -113,50 +114,22 @@ async fn admit(
     }
 }
 
-/// Logs rejected connections, at most [`RejectionLog::MAX_LINES`] lines per
-/// [`RejectionLog::WINDOW`]; the next line logged after a quiet spell
-/// carries the number left out.
+/// Logs rejected connections, rate-limited by [`LogLimiter`]; the next line
+/// logged after a flood carries the number left out.
 struct RejectionLog {
-    state: Mutex<RejectionWindow>,
-}
-
-struct RejectionWindow {
-    started: Instant,
-    logged: u32,
-    suppressed: u64,
+    limiter: LogLimiter,
 }
 
 impl RejectionLog {
-    const MAX_LINES: u32 = 20;
-    const WINDOW: Duration = Duration::from_secs(10);
-
     fn new() -> RejectionLog {
         RejectionLog {
-            state: Mutex::new(RejectionWindow {
-                started: Instant::now(),
-                logged: 0,
-                suppressed: 0,
-            }),
+            limiter: LogLimiter::new(),
         }
     }
 
     fn log(&self, peer: SocketAddr, session_id: Option<&str>, reason: &str) {
-        let suppressed = {
-            let mut window = self
-                .state
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let now = Instant::now();
-            if now.duration_since(window.started) >= Self::WINDOW {
-                window.started = now;
-                window.logged = 0;
-            }
-            if window.logged >= Self::MAX_LINES {
-                window.suppressed += 1;
-                return;
-            }
-            window.logged += 1;
-            std::mem::take(&mut window.suppressed)
+        let Some(suppressed) = self.limiter.admit() else {
+            return;
         };
         let session = session_id.unwrap_or("-");
         if suppressed > 0 {
@@ -171,22 +144,5 @@ impl RejectionLog {
         } else {
             warn!(%peer, session, reason, "data plane: connection rejected and closed");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejection_log_limits_lines() {
-        let log = RejectionLog::new();
-        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        for _ in 0..RejectionLog::MAX_LINES + 5 {
-            log.log(peer, None, "unknown token");
-        }
-        let window = log.state.lock().unwrap();
-        assert_eq!(window.logged, RejectionLog::MAX_LINES);
-        assert_eq!(window.suppressed, 5);
     }
 }

@@ -16,11 +16,13 @@
 
 #![deny(missing_docs)]
 
+mod auth;
 mod browse;
 mod cli;
 pub mod config;
 mod data_plane;
 pub mod grants;
+mod log_limit;
 mod modules;
 mod pull;
 mod push;
@@ -29,6 +31,8 @@ mod service;
 mod sessions;
 mod signals;
 mod state;
+mod token_cli;
+pub mod tokens;
 
 pub use cli::{DEFAULT_CONFIG_PATH, main_with_args, run_with_args};
 pub use server::{

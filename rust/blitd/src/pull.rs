@@ -20,10 +20,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
+use crate::auth::Identity;
 use crate::grants::DEFAULT_TOKEN_TTL;
 use crate::modules::{self, ClientPath, Source};
 use crate::push::{DATA_CONNECTIONS, join_error};
 use crate::state::DaemonState;
+use crate::tokens::Permission;
 
 /// Entries per manifest batch.
 const BATCH_ENTRIES: usize = 1000;
@@ -43,6 +45,7 @@ struct NeedTracker {
 pub(crate) async fn start(
     state: Arc<DaemonState>,
     peer: Option<SocketAddr>,
+    identity: Identity,
     mut requests: Streaming<PullRequest>,
     responses: Responses,
 ) -> Result<()> {
@@ -64,6 +67,7 @@ pub(crate) async fn start(
         }
     };
     let module = state.module(&start.module)?.clone();
+    identity.require(&module.name, Permission::Read)?;
     let options = start.options.clone().unwrap_or_default();
     let filter = Filter::new(&options.exclude)?;
     let path = ClientPath::parse(&module, &start.path)?;
@@ -100,6 +104,7 @@ pub(crate) async fn start(
     tracing::info!(
         session = session.id(),
         peer = ?peer,
+        token = identity.name(),
         module = %module.name,
         path = %path.display(),
         mirror = options.mirror,

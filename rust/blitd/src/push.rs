@@ -21,10 +21,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
+use crate::auth::Identity;
 use crate::config::ModuleConfig;
 use crate::grants::DEFAULT_TOKEN_TTL;
 use crate::modules::{self, ClientPath};
 use crate::state::DaemonState;
+use crate::tokens::Permission;
 
 /// Data connections offered to a client per session.
 pub(crate) const DATA_CONNECTIONS: usize = 4;
@@ -40,6 +42,7 @@ type Responses = mpsc::Sender<std::result::Result<PushResponse, Status>>;
 pub(crate) async fn start(
     state: Arc<DaemonState>,
     peer: Option<SocketAddr>,
+    identity: Identity,
     mut requests: Streaming<PushRequest>,
     responses: Responses,
 ) -> Result<()> {
@@ -61,11 +64,12 @@ pub(crate) async fn start(
         }
     };
     let module = state.module(&start.module)?.clone();
-    modules::check_writable(&module, "push")?;
     let options = start.options.clone().unwrap_or_default();
+    identity.require(&module.name, Permission::Write)?;
     if options.mirror {
-        modules::check_writable(&module, "a mirror's deletions")?;
+        identity.require(&module.name, Permission::Delete)?;
     }
+    modules::check_writable(&module, "push")?;
     let filter = Filter::new(&options.exclude)?;
     let path = ClientPath::parse(&module, &start.path)?;
     let (root, target) = open_destination(&module, &path, &start, options.dry_run)?;
@@ -94,6 +98,7 @@ pub(crate) async fn start(
     tracing::info!(
         session = session.id(),
         peer = ?peer,
+        token = identity.name(),
         module = %module.name,
         path = %path.display(),
         mirror = options.mirror,

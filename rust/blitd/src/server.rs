@@ -15,6 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{error, info, warn};
 
+use crate::auth::Authenticator;
 use crate::config::{AuthMode, Config};
 use crate::data_plane;
 use crate::service::BlitService;
@@ -65,17 +66,10 @@ pub enum ShutdownOutcome {
 ///
 /// # Errors
 ///
-/// Returns [`ErrorKind::InvalidArgument`] for `auth = "token"` and for a
-/// `[daemon.tls]` table, which this build cannot serve yet.
+/// Returns [`ErrorKind::InvalidArgument`] for a `[daemon.tls]` table, which
+/// this build cannot serve yet.
 pub fn check_servable(config: &Config) -> Result<()> {
-    // TODO: remove these checks when token authentication and TLS are built.
-    if config.daemon.auth == AuthMode::Token {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "token authentication is not available in this blitd yet; set auth = \"none\" in \
-             [daemon] and use a loopback listen_addr such as \"127.0.0.1:50051\"",
-        ));
-    }
+    // TODO: remove this check when TLS is built.
     if config.daemon.tls.is_some() {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
@@ -116,6 +110,7 @@ impl Server {
     /// address when a listener cannot be bound.
     pub async fn start(config: Config, options: ServerOptions) -> Result<Server> {
         check_servable(&config)?;
+        let auth = Authenticator::new(&config)?;
         let listen_addr = config.daemon.listen_addr;
         let control_listener = bind(listen_addr, "control plane", "listen_addr").await?;
         let data_bind_addr = SocketAddr::new(listen_addr.ip(), config.daemon.data_port);
@@ -129,8 +124,10 @@ impl Server {
             control_addr,
             data_addr,
             Arc::clone(&sessions),
+            Arc::clone(&auth),
         ));
         let stop = CancellationToken::new();
+        tokio::spawn(crate::auth::watch(Arc::clone(state.auth()), stop.clone()));
         let data_task = tokio::spawn(data_plane::serve(
             data_listener,
             Arc::clone(state.grants()),

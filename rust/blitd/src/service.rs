@@ -1,9 +1,12 @@
 //! The gRPC service `blit.v2.Blit`.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use blit_core::{Error, ErrorKind};
 use blit_proto::convert::status_from_error;
+use blit_proto::v2::ModuleInfo;
 use blit_proto::v2::blit_server::Blit;
 use blit_proto::v2::{
     ListModulesRequest, ListModulesResponse, ListRequest, ListResponse, PullRequest, PullResponse,
@@ -14,7 +17,9 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::Identity;
 use crate::state::DaemonState;
+use crate::tokens::Permission;
 
 /// The response stream type of the streaming RPCs.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -35,29 +40,59 @@ impl BlitService {
     pub fn state(&self) -> &Arc<DaemonState> {
         &self.state
     }
+
+    /// Returns the modules that the caller may read; an admin sees all.
+    fn visible_modules(&self, identity: &Identity) -> Vec<ModuleInfo> {
+        self.state
+            .module_infos()
+            .into_iter()
+            .filter(|module| identity.is_admin() || identity.may(&module.name, Permission::Read))
+            .collect()
+    }
+
+    /// Logs a rejected request and converts its error to a status.
+    /// Permission denials go through the rate-limited denial log.
+    fn rejected(
+        &self,
+        peer: Option<SocketAddr>,
+        identity: &Identity,
+        rpc: &str,
+        err: &Error,
+    ) -> Status {
+        if err.kind() == ErrorKind::PermissionDenied {
+            self.state
+                .auth()
+                .log_denial(peer, identity.name(), rpc, err.message());
+        } else {
+            tracing::warn!(peer = ?peer, token = identity.name(), rpc, error = %err, "request rejected");
+        }
+        status_from_error(err)
+    }
 }
 
 #[tonic::async_trait]
 impl Blit for BlitService {
     async fn status(
         &self,
-        _request: Request<StatusRequest>,
+        request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
+        let identity = self.state.auth().authenticate(&request, "Status")?;
         let state = &self.state;
         Ok(Response::new(StatusResponse {
             version: blit_core::VERSION.to_string(),
             uptime_seconds: state.uptime().as_secs(),
             active_sessions: u32::try_from(state.active_sessions()).unwrap_or(u32::MAX),
-            modules: state.module_infos(),
+            modules: self.visible_modules(&identity),
         }))
     }
 
     async fn list_modules(
         &self,
-        _request: Request<ListModulesRequest>,
+        request: Request<ListModulesRequest>,
     ) -> Result<Response<ListModulesResponse>, Status> {
+        let identity = self.state.auth().authenticate(&request, "ListModules")?;
         Ok(Response::new(ListModulesResponse {
-            modules: self.state.module_infos(),
+            modules: self.visible_modules(&identity),
         }))
     }
 
@@ -67,9 +102,11 @@ impl Blit for BlitService {
         &self,
         request: Request<ListRequest>,
     ) -> Result<Response<Self::ListStream>, Status> {
+        let identity = self.state.auth().authenticate(&request, "List")?;
+        let peer = request.remote_addr();
         let (responses, stream) = mpsc::channel(16);
-        crate::browse::list(&self.state, request.into_inner(), responses)
-            .map_err(|err| status_from_error(&err))?;
+        crate::browse::list(&self.state, &identity, request.into_inner(), responses)
+            .map_err(|err| self.rejected(peer, &identity, "List", &err))?;
         Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
     }
 
@@ -79,19 +116,19 @@ impl Blit for BlitService {
         &self,
         request: Request<Streaming<PushRequest>>,
     ) -> Result<Response<Self::PushStream>, Status> {
+        let identity = self.state.auth().authenticate(&request, "Push")?;
         let peer = request.remote_addr();
         let (responses, stream) = mpsc::channel(64);
+        let state = Arc::clone(&self.state);
         crate::push::start(
-            Arc::clone(&self.state),
+            state,
             peer,
+            identity.clone(),
             request.into_inner(),
             responses,
         )
         .await
-        .map_err(|err| {
-            tracing::warn!(peer = ?peer, error = %err, "push rejected");
-            status_from_error(&err)
-        })?;
+        .map_err(|err| self.rejected(peer, &identity, "Push", &err))?;
         Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
     }
 
@@ -101,19 +138,19 @@ impl Blit for BlitService {
         &self,
         request: Request<Streaming<PullRequest>>,
     ) -> Result<Response<Self::PullStream>, Status> {
+        let identity = self.state.auth().authenticate(&request, "Pull")?;
         let peer = request.remote_addr();
         let (responses, stream) = mpsc::channel(64);
+        let state = Arc::clone(&self.state);
         crate::pull::start(
-            Arc::clone(&self.state),
+            state,
             peer,
+            identity.clone(),
             request.into_inner(),
             responses,
         )
         .await
-        .map_err(|err| {
-            tracing::warn!(peer = ?peer, error = %err, "pull rejected");
-            status_from_error(&err)
-        })?;
+        .map_err(|err| self.rejected(peer, &identity, "Pull", &err))?;
         Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
     }
 
@@ -121,16 +158,16 @@ impl Blit for BlitService {
         &self,
         request: Request<PurgeRequest>,
     ) -> Result<Response<PurgeResponse>, Status> {
+        let identity = self.state.auth().authenticate(&request, "Purge")?;
         let peer = request.remote_addr();
         let state = Arc::clone(&self.state);
         let request = request.into_inner();
-        let deleted = tokio::task::spawn_blocking(move || crate::browse::purge(&state, &request))
-            .await
-            .map_err(|err| Status::internal(format!("purge task failed: {err}")))?
-            .map_err(|err| {
-                tracing::warn!(peer = ?peer, error = %err, "purge failed");
-                status_from_error(&err)
-            })?;
+        let caller = identity.clone();
+        let deleted =
+            tokio::task::spawn_blocking(move || crate::browse::purge(&state, &caller, &request))
+                .await
+                .map_err(|err| Status::internal(format!("purge task failed: {err}")))?
+                .map_err(|err| self.rejected(peer, &identity, "Purge", &err))?;
         Ok(Response::new(PurgeResponse { deleted }))
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use blit_core::{Error, ErrorKind, Result};
 use blit_proto::v2::ModuleInfo;
 
+use crate::auth::Authenticator;
 use crate::config::{Config, ModuleConfig};
 use crate::grants::GrantRegistry;
 use crate::sessions::{SessionGuard, SessionTracker};
@@ -22,6 +23,7 @@ pub struct DaemonState {
     started: Instant,
     grants: Arc<GrantRegistry>,
     sessions: Arc<SessionTracker>,
+    auth: Arc<Authenticator>,
 }
 
 impl DaemonState {
@@ -30,6 +32,7 @@ impl DaemonState {
         control_addr: SocketAddr,
         data_addr: SocketAddr,
         sessions: Arc<SessionTracker>,
+        auth: Arc<Authenticator>,
     ) -> DaemonState {
         DaemonState {
             config,
@@ -38,6 +41,7 @@ impl DaemonState {
             started: Instant::now(),
             grants: GrantRegistry::new(),
             sessions,
+            auth,
         }
     }
 
@@ -91,6 +95,11 @@ impl DaemonState {
     /// Returns the time since the server started.
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Returns the authenticator that checks each request's token.
+    pub fn auth(&self) -> &Arc<Authenticator> {
+        &self.auth
     }
 
     /// Returns the registry of data-plane tokens.
