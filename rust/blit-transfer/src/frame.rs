@@ -243,52 +243,89 @@ impl FrameReader {
     }
 
     /// Reads `size` content bytes into `file` (or discards them when `file`
-    /// is `None`), then the status. Returns `Ok(None)` when the sender
-    /// marked the content good, `Ok(Some(message))` when it marked it
-    /// failed.
+    /// is `None`), then the status.
+    ///
+    /// A failure to write `file`, such as a full disk, does not break the
+    /// stream: the rest of the content is read and discarded, and the
+    /// outcome reports the error, so later files can still arrive.
+    ///
+    /// # Errors
+    ///
+    /// Returns an error when the connection fails or the status is invalid.
     pub fn read_content(
         &mut self,
         size: u64,
         file: Option<&OwnedFd>,
         on_bytes: &mut dyn FnMut(u64),
-    ) -> io::Result<Option<String>> {
-        match (file, &mut *self) {
+    ) -> io::Result<Content> {
+        let write_error = match (file, &mut *self) {
             (Some(file), FrameReader::Socket(stream)) => {
-                splice_to_file(stream, file, size, on_bytes)?
+                match splice_to_file(stream, file, size, on_bytes)? {
+                    None => None,
+                    Some((err, remaining)) => {
+                        self.copy_buffered(remaining, None, on_bytes)?;
+                        Some(err)
+                    }
+                }
             }
             (file, _) => self.copy_buffered(size, file, on_bytes)?,
-        }
+        };
         let mut status = [0u8; 1];
         self.read_exact(&mut status)?;
-        match status[0] {
-            0 => Ok(None),
-            1 => self.read_message().map(Some),
-            other => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("unknown file status {other}"),
-            )),
-        }
+        let sender_failure = match status[0] {
+            0 => None,
+            1 => Some(self.read_message()?),
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unknown file status {other}"),
+                ));
+            }
+        };
+        Ok(match (write_error, sender_failure) {
+            (Some(err), _) => Content::WriteFailed(err),
+            (None, Some(message)) => Content::SenderFailed(message),
+            (None, None) => Content::Complete,
+        })
     }
 
+    /// Copies `size` bytes into `file`, or discards them. Returns the first
+    /// error writing the file, after which the rest is discarded.
     fn copy_buffered(
         &mut self,
         size: u64,
-        file: Option<&OwnedFd>,
+        mut file: Option<&OwnedFd>,
         on_bytes: &mut dyn FnMut(u64),
-    ) -> io::Result<()> {
+    ) -> io::Result<Option<io::Error>> {
         let mut buffer = vec![0u8; BUFFER_SIZE.min(size as usize).max(1)];
         let mut left = size;
+        let mut write_error = None;
         while left > 0 {
             let chunk = left.min(buffer.len() as u64) as usize;
             self.read_exact(&mut buffer[..chunk])?;
-            if let Some(file) = file {
-                write_all_fd(file, &buffer[..chunk])?;
+            if let Some(target) = file {
+                if let Err(err) = write_all_fd(target, &buffer[..chunk]) {
+                    write_error = Some(err);
+                    file = None;
+                }
             }
             left -= chunk as u64;
             on_bytes(chunk as u64);
         }
-        Ok(())
+        Ok(write_error)
     }
+}
+
+/// The outcome of reading one file's content.
+#[derive(Debug)]
+pub enum Content {
+    /// The file holds the sender's content.
+    Complete,
+    /// The sender could not read the whole file; the content is invalid.
+    SenderFailed(String),
+    /// Writing the destination file failed; the content was consumed from
+    /// the stream and discarded.
+    WriteFailed(io::Error),
 }
 
 fn write_all_fd(file: &OwnedFd, mut bytes: &[u8]) -> io::Result<()> {
@@ -303,12 +340,15 @@ fn write_all_fd(file: &OwnedFd, mut bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Moves `size` bytes from the socket into the file through a pipe.
+/// Returns `Some((error, remaining))` when writing the file fails: the
+/// bytes already in the pipe are drained, and `remaining` bytes are still
+/// unread on the socket.
 fn splice_to_file(
     stream: &TcpStream,
     file: &OwnedFd,
     size: u64,
     on_bytes: &mut dyn FnMut(u64),
-) -> io::Result<()> {
+) -> io::Result<Option<(io::Error, u64)>> {
     use rustix::pipe::{SpliceFlags, pipe, splice};
     let (pipe_read, pipe_write) = pipe()?;
     let mut left = size;
@@ -327,17 +367,39 @@ fn splice_to_file(
             Err(rustix::io::Errno::INTR) => continue,
             Err(err) => return Err(err.into()),
         };
-        let mut in_pipe = moved;
-        while in_pipe > 0 {
-            match splice(&pipe_read, None, file, None, in_pipe, SpliceFlags::MOVE) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => in_pipe -= n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
         left -= moved as u64;
         on_bytes(moved as u64);
+        let mut in_pipe = moved;
+        while in_pipe > 0 {
+            let written = match splice(&pipe_read, None, file, None, in_pipe, SpliceFlags::MOVE) {
+                Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => Ok(n),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => Err(io::Error::from(err)),
+            };
+            match written {
+                Ok(n) => in_pipe -= n,
+                Err(err) => {
+                    drain_pipe(&pipe_read, in_pipe)?;
+                    return Ok(Some((err, left)));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Reads and discards `count` bytes that are waiting in a pipe.
+fn drain_pipe(pipe: &OwnedFd, mut count: usize) -> io::Result<()> {
+    let mut scratch = vec![0u8; count.min(BUFFER_SIZE)];
+    while count > 0 {
+        let want = count.min(scratch.len());
+        match rustix::io::read(pipe, &mut scratch[..want]) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(n) => count -= n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
+        }
     }
     Ok(())
 }
@@ -376,7 +438,7 @@ mod tests {
         let status = reader
             .read_content(12, Some(&out_fd), &mut |n| seen += n)
             .unwrap();
-        assert_eq!(status, None);
+        assert!(matches!(status, Content::Complete), "{status:?}");
         assert_eq!(seen, 12);
         assert_eq!(
             reader.next_frame().unwrap(),
@@ -407,7 +469,10 @@ mod tests {
             Frame::File { index: 1, size: 10 }
         );
         let status = reader.read_content(10, None, &mut |_| {}).unwrap();
-        assert!(status.unwrap().contains("shrank"));
+        assert!(
+            matches!(status, Content::SenderFailed(ref m) if m.contains("shrank")),
+            "{status:?}"
+        );
     }
 
     #[test]
@@ -458,12 +523,10 @@ mod tests {
                 size: 3_000_000
             }
         );
-        assert_eq!(
-            reader
-                .read_content(3_000_000, Some(&out_fd), &mut |_| {})
-                .unwrap(),
-            None
-        );
+        let status = reader
+            .read_content(3_000_000, Some(&out_fd), &mut |_| {})
+            .unwrap();
+        assert!(matches!(status, Content::Complete), "{status:?}");
         assert_eq!(reader.next_frame().unwrap(), Frame::End);
         sender.join().unwrap();
         assert_eq!(std::fs::read(out.path()).unwrap(), content);

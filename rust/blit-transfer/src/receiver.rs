@@ -22,7 +22,7 @@ use blit_core::{
     CancelToken, Change, ChangeKind, Error, ErrorKind, Failure, Filter, Progress, Result, Summary,
 };
 
-use crate::frame::{Frame, FrameReader};
+use crate::frame::{Content, Frame, FrameReader};
 use crate::manifest::{Entry, EntryKind};
 use crate::paths;
 
@@ -741,46 +741,49 @@ impl Receiver {
     }
 
     fn write_file(&self, reader: &mut FrameReader, file: &PendingFile) -> Result<()> {
+        let broken = |err: std::io::Error| {
+            Error::new(
+                ErrorKind::from_io(&err),
+                format!("data connection failed: {err}"),
+            )
+        };
+        let skip = |reader: &mut FrameReader, message: String| -> Result<()> {
+            // The bytes are still on the stream; skip them.
+            reader
+                .read_content(file.meta.size, None, &mut |_| {})
+                .map_err(broken)?;
+            self.fail(&file.path, message);
+            Ok(())
+        };
         let (dir, name) = match self.open_parent(&file.path) {
             Ok(found) => found,
-            Err(message) => {
-                reader
-                    .read_content(file.meta.size, None, &mut |_| {})
-                    .map_err(|err| {
-                        Error::new(
-                            ErrorKind::Transfer,
-                            format!("data connection failed: {err}"),
-                        )
-                    })?;
-                self.fail(&file.path, message);
-                return Ok(());
-            }
+            Err(message) => return skip(reader, message),
         };
         let temp = match TempFile::create(&dir) {
             Ok(temp) => temp,
-            Err(err) => {
-                reader
-                    .read_content(file.meta.size, None, &mut |_| {})
-                    .map_err(|err| {
-                        Error::new(
-                            ErrorKind::Transfer,
-                            format!("data connection failed: {err}"),
-                        )
-                    })?;
-                self.fail(&file.path, format!("cannot create temporary file: {err}"));
-                return Ok(());
-            }
+            Err(err) => return skip(reader, format!("cannot create temporary file: {err}")),
         };
+
         let progress = &self.progress;
-        let status = reader
+        let content = reader
             .read_content(file.meta.size, Some(temp.fd()), &mut |n| {
                 progress.add_bytes_done(n)
             })
-            .map_err(|err| Error::io("cannot receive", &to_path(&file.path), err))?;
-        if let Some(message) = status {
-            self.fail(&file.path, format!("sender cannot read file: {message}"));
-            return Ok(());
+            .map_err(broken)?;
+        match content {
+            Content::Complete => {}
+            // Dropping the temporary file deletes it, so nothing partial
+            // remains.
+            Content::SenderFailed(message) => {
+                self.fail(&file.path, format!("sender cannot read file: {message}"));
+                return Ok(());
+            }
+            Content::WriteFailed(err) => {
+                self.fail(&file.path, format!("cannot write file: {err}"));
+                return Ok(());
+            }
         }
+
         let finish = || -> std::io::Result<()> {
             if file.replace_dir {
                 fsops::remove_tree_at(&dir, &name)?;
