@@ -1,4 +1,4 @@
-"""Shared fixtures for the local transfer tests.
+"""Shared fixtures for the local and remote transfer tests.
 
 The tree snapshot and comparison here use only ``os.lstat``, ``os.readlink``
 and ``hashlib``, so a test checks blit against an independent reading of the
@@ -8,13 +8,22 @@ file system rather than against blit's own view of it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import shutil
+import signal
+import socket
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import pytest
+
+import blit
 
 PathName = Union[str, bytes]
 
@@ -267,3 +276,237 @@ def big_files(tmp_path_factory: pytest.TempPathFactory):
     for item in directory.iterdir():
         item.unlink()
     directory.rmdir()
+
+
+# --- blitd daemons for the remote tests
+
+# The debug log line of blitd for each admitted data-plane connection.
+DATA_CONNECTION_LOG = "data plane: connection admitted"
+
+# Generous upper bound, in seconds, for blitd to start serving or to stop.
+# Polling returns as soon as it is ready, so tests normally wait far less.
+DAEMON_DEADLINE_S = 60
+
+
+def blitd_command() -> List[str]:
+    """Return the command that runs the wheel's ``blitd`` console script.
+
+    The script in the interpreter's own bin directory comes first, so a
+    native ``blitd`` elsewhere on PATH is never picked. Without it, the same
+    entry point runs through ``python -c``.
+    """
+    script = shutil.which("blitd", path=os.path.dirname(sys.executable))
+    if script is not None:
+        return [script]
+    return [sys.executable, "-c", "from blit._daemon import main; main()"]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def toml_string(text: str) -> str:
+    """Quote ``text`` as a TOML basic string; JSON's escapes are valid TOML."""
+    return json.dumps(text)
+
+
+class BlitDaemon:
+    """A ``blitd`` process on 127.0.0.1 serving modules under one directory.
+
+    ``modules`` maps each module name to ``(read_only, comment)``. Module
+    ``NAME`` serves ``root / "modules" / NAME``. The daemon logs to
+    ``root / "blitd.log"``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        modules: Dict[str, Tuple[bool, str]],
+        *,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"blit://127.0.0.1:{self.port}/"
+        self.config_path = root / "blitd.toml"
+        self.log_path = root / "blitd.log"
+        lines = [
+            "[daemon]",
+            f'listen_addr = "127.0.0.1:{self.port}"',
+            "data_port = 0",
+            'auth = "none"',
+        ]
+        for name, (read_only, comment) in modules.items():
+            self.module_dir(name).mkdir(parents=True, exist_ok=True)
+            lines += [
+                "",
+                "[[modules]]",
+                f"name = {toml_string(name)}",
+                f"path = {toml_string(str(self.module_dir(name)))}",
+                f"read_only = {'true' if read_only else 'false'}",
+                f"comment = {toml_string(comment)}",
+            ]
+        self.config_path.write_text("\n".join(lines) + "\n")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [*blitd_command(), "--config", str(self.config_path), *extra_args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self.wait_until_serving()
+        except BaseException:
+            self.kill()
+            raise
+
+    def module_dir(self, name: str) -> Path:
+        """Return the directory that module ``name`` serves."""
+        return self.root / "modules" / name
+
+    def address(self, module: str, path: str = "") -> str:
+        """Return the ``blit://`` address of ``path`` inside ``module``."""
+        return f"{self.url}{module}/{path}" if path else f"{self.url}{module}"
+
+    def log(self) -> str:
+        """Return what the daemon has logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_serving(self) -> None:
+        """Wait until blitd responds to a status request, or fail the test."""
+        deadline = time.monotonic() + DAEMON_DEADLINE_S
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"blitd exited with status {self.process.returncode} before serving:\n"
+                    + self.log()
+                )
+            try:
+                blit.status(self.url)
+                return
+            except blit.NetworkError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"blitd did not serve within {DAEMON_DEADLINE_S} s:\n" + self.log())
+                time.sleep(0.05)
+
+    def data_connections(self) -> int:
+        """Return the number of data-plane connections logged so far.
+
+        Needs ``--log-level blitd=debug``, under which blitd logs each one.
+        """
+        return self.log().count(DATA_CONNECTION_LOG)
+
+    def assert_serving(self) -> None:
+        """Assert that the process runs and responds to a status request."""
+        assert self.process.poll() is None, "blitd exited:\n" + self.log()
+        status = blit.status(self.url)
+        assert status.version == blit.__version__
+
+    def stop(self, signal_number: int = signal.SIGTERM) -> int:
+        """Send ``signal_number`` and return the exit status once the daemon has exited."""
+        self.process.send_signal(signal_number)
+        try:
+            return self.process.wait(timeout=DAEMON_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"blitd did not exit within {DAEMON_DEADLINE_S} s:\n" + self.log())
+
+    def kill(self) -> None:
+        """Kill the daemon if it still runs, and reap it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=DAEMON_DEADLINE_S)
+
+
+# The modules of the shared daemon: a writable one, where each test works in
+# its own directory, and a read-only one holding one file.
+SHARED_MODULES = {
+    "m": (False, "writable test module"),
+    "ro": (True, "read-only test module"),
+}
+READ_ONLY_FILE = "readme.txt"
+READ_ONLY_CONTENT = "served read-only\n"
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory):
+    """A blitd serving ``SHARED_MODULES``, shared by one test module.
+
+    On teardown it gets SIGTERM and must exit with status 0.
+    """
+    root = tmp_path_factory.mktemp("blitd")
+    ro_dir = root / "modules" / "ro"
+    ro_dir.mkdir(parents=True)
+    (ro_dir / READ_ONLY_FILE).write_text(READ_ONLY_CONTENT)
+    # At debug level blitd logs each data-plane connection, so a test can
+    # distinguish a transfer over the data port from one inside the gRPC stream.
+    running = BlitDaemon(root, SHARED_MODULES, extra_args=["--log-level", "blitd=debug"])
+    yield running
+    if running.process.poll() is not None:
+        pytest.fail(
+            f"blitd exited with status {running.process.returncode} during the tests:\n"
+            + running.log()
+        )
+    status = running.stop()
+    assert status == 0, running.log()
+
+
+class RemoteDir:
+    """A directory of one test inside module ``m`` of the shared daemon.
+
+    ``url`` is its ``blit://`` address, ``target`` its ``m/NAME`` form for
+    :class:`blit.Client` methods and ``path`` the directory on disk, which
+    does not exist until something creates it.
+    """
+
+    def __init__(self, daemon: BlitDaemon, name: str) -> None:
+        self.daemon = daemon
+        self.name = name
+        self.url = daemon.address("m", name)
+        self.target = f"m/{name}"
+        self.path = daemon.module_dir("m") / name
+
+    def url_of(self, rel: str) -> str:
+        """Return the address of ``rel`` inside this directory."""
+        return f"{self.url}/{rel}"
+
+
+@pytest.fixture
+def remote_dir(daemon: BlitDaemon, request: pytest.FixtureRequest) -> RemoteDir:
+    """A fresh directory for this test inside module ``m``, named after the test."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+    remote = RemoteDir(daemon, name)
+    if os.path.lexists(remote.path):
+        shutil.rmtree(remote.path)
+    return remote
+
+
+def build_sample_tree(tree: TreeBuilder, *, big_file: Optional[Path] = None) -> None:
+    """Fill ``tree`` with the entry types and names that a transfer must keep.
+
+    Nested and empty directories, a 0-byte file, unicode and space names, a
+    name that is not valid UTF-8, relative and dangling symlinks, unusual
+    modes and fixed nanosecond mtimes. ``big_file``, when given, is hard
+    linked in as ``big.bin``.
+    """
+    tree.file("a.txt", "alpha\n", mtime_ns=1_600_000_000_123_456_789)
+    tree.file("zero.bin", b"")
+    tree.file("run.sh", "#!/bin/sh\n", mode=0o751, mtime_ns=1_500_000_000_000_000_001)
+    tree.file("private.txt", "p", mode=0o600)
+    tree.file("deep/er/est/leaf.txt", "leaf", mtime_ns=1_400_000_000_999_999_999)
+    tree.file("name with spaces.txt", "s")
+    tree.file("ünïcødé/日本語.txt", "u")
+    tree.file(b"latin1-caf\xe9.txt", b"not utf-8 name")
+    tree.dir("empty")
+    tree.dir("closed", mode=0o700)
+    tree.symlink("link-to-a", "a.txt")
+    tree.symlink("deep/link-up", "../a.txt")
+    tree.symlink("dangling", "no-such-target")
+    if big_file is not None:
+        os.link(big_file, tree.path("big.bin"))
+    # Set directory mtimes last, because creating entries changes them.
+    tree.dir("empty", mtime_ns=1_300_000_000_000_000_007)
+    tree.dir("deep/er", mtime_ns=1_300_000_000_000_000_011)

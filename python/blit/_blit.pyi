@@ -9,9 +9,23 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Final, Literal, TypedDict, final
 
-from typing_extensions import TypeAlias
+from typing_extensions import Self, TypeAlias
 
-__all__ = ["__version__", "DEFAULT_THREADS", "MAX_THREADS", "copy", "Summary", "Failure", "Change", "Progress"]
+__all__ = [
+    "__version__",
+    "DEFAULT_THREADS",
+    "MAX_THREADS",
+    "copy",
+    "Summary",
+    "Failure",
+    "Change",
+    "Progress",
+    "Client",
+    "Entry",
+    "Module",
+    "DaemonStatus",
+    "blitd_main",
+]
 
 __version__: Final[str]
 """The version of blit, such as ``"2.0.0"``."""
@@ -25,6 +39,8 @@ MAX_THREADS: Final[int]
 _PathArg: TypeAlias = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 _ChangeAction: TypeAlias = Literal["copy", "symlink", "mkdir", "metadata", "delete"]
+
+_EntryKind: TypeAlias = Literal["file", "dir", "symlink"]
 
 class _FailureDict(TypedDict):
     path: str
@@ -208,4 +224,253 @@ def copy(
             pattern or a ``threads`` value out of range.
         KeyboardInterrupt: On Ctrl-C, after the transfer stopped and removed
             its temporary files.
+    """
+
+@final
+class Entry:
+    """One entry of a remote listing, from :meth:`Client.list`."""
+
+    @property
+    def path(self) -> str:
+        """Path relative to the listed path, such as ``"sub/b.txt"``."""
+
+    @property
+    def kind(self) -> _EntryKind:
+        """The entry type: ``"file"``, ``"dir"`` or ``"symlink"``."""
+
+    @property
+    def size(self) -> int:
+        """Size in bytes; 0 for directories and symlinks."""
+
+    @property
+    def mode(self) -> int:
+        """Permission bits, such as ``0o644``."""
+
+    @property
+    def mtime_ns(self) -> int:
+        """Modification time in nanoseconds since the Unix epoch."""
+
+    @property
+    def link_target(self) -> str | None:
+        """Target of a symlink, exactly as stored; ``None`` for other kinds."""
+
+@final
+class Module:
+    """A module that a daemon exports: a named directory."""
+
+    @property
+    def name(self) -> str:
+        """Module name, the first path component of an address."""
+
+    @property
+    def comment(self) -> str:
+        """Free-form description from the daemon's config; empty when none."""
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the module rejects push and purge."""
+
+@final
+class DaemonStatus:
+    """The status of a running daemon, from :meth:`Client.status`."""
+
+    @property
+    def version(self) -> str:
+        """The daemon's blit version, such as ``"2.0.0"``."""
+
+    @property
+    def uptime_seconds(self) -> int:
+        """Seconds since the daemon started."""
+
+    @property
+    def active_sessions(self) -> int:
+        """Number of transfers running on the daemon now."""
+
+    @property
+    def modules(self) -> list[Module]:
+        """The modules that the daemon exports to this client."""
+
+@final
+class Client:
+    """A connection to one blitd, reused by every call on it.
+
+    Methods take a target as ``MODULE[/PATH]``, relative to this daemon, or
+    as a full ``blit://`` address of the same daemon. Every method releases
+    the GIL while it waits, so several threads may share one client.
+    """
+
+    def __new__(cls, url: str, *, token: str | None = None) -> Self:
+        """Connect to the daemon at ``url``.
+
+        Args:
+            url: ``blit://HOST[:PORT]/``, port 50051 by default. A module
+                and path after the host are ignored here.
+            token: Bearer token for the daemon. ``None`` reads the
+                ``BLIT_TOKEN`` environment variable.
+
+        Raises:
+            blit.InvalidArgumentError: ``url`` is not a ``blit://`` address,
+                or is a ``blits://`` address, which this version does not
+                support yet.
+            blit.NetworkError: The daemon cannot be reached; the message
+                names the host and port.
+        """
+
+    @property
+    def url(self) -> str:
+        """The daemon's address, as ``blit://HOST:PORT/``."""
+
+    def status(self) -> DaemonStatus:
+        """Fetch the daemon's version, uptime, running sessions and modules.
+
+        Raises:
+            blit.NetworkError: The connection failed.
+        """
+
+    def list_modules(self) -> list[Module]:
+        """Fetch the modules that the daemon exports.
+
+        Raises:
+            blit.NetworkError: The connection failed.
+        """
+
+    def list(self, path: str, *, recursive: bool = False) -> list[Entry]:
+        """List a directory, or describe one file, inside a module.
+
+        Args:
+            path: ``MODULE[/PATH]`` or a ``blit://`` address of this daemon.
+            recursive: Also list every entry below the subdirectories.
+
+        Returns:
+            The entries, with paths relative to ``path``.
+
+        Raises:
+            blit.NotFoundError: The module or the path does not exist.
+            blit.InvalidArgumentError: ``path`` names no module, names
+                another daemon, or leaves the module (``..``).
+        """
+
+    def purge(self, paths: Sequence[str]) -> int:
+        """Delete files and whole directory trees inside one module.
+
+        Args:
+            paths: ``MODULE/PATH`` strings or ``blit://`` addresses, all in
+                the same module.
+
+        Returns:
+            The number of entries deleted, counting each entry inside a
+            deleted directory.
+
+        Raises:
+            blit.InvalidArgumentError: ``paths`` is empty, spans several
+                modules, or names a module's root.
+            blit.NotFoundError: The module or a path does not exist.
+            blit.PermissionDeniedError: The module is read-only.
+        """
+
+    def push(
+        self,
+        src: _PathArg,
+        dest: str,
+        *,
+        mirror: bool = False,
+        dry_run: bool = False,
+        exclude: Sequence[str] = ...,
+        checksum: bool = False,
+        fsync: bool = False,
+        progress: Callable[[Progress], object] | None = None,
+        force_grpc_data: bool = False,
+    ) -> Summary:
+        """Copy, or with ``mirror=True`` mirror, a local ``src`` into the daemon.
+
+        Args:
+            src: Local source file or directory.
+            dest: ``MODULE[/PATH]`` or a ``blit://`` address of this daemon.
+                A directory source fills ``dest``, which is created if
+                missing. A single file goes into ``dest`` when that is an
+                existing directory or ends in ``/``; otherwise ``dest`` is
+                its new name.
+            mirror: Also delete entries of ``dest`` that ``src`` lacks,
+                except excluded ones.
+            dry_run: Count the changes and make none.
+            exclude: Exclude patterns with rsync's rules. Default: none.
+            checksum: Compare files of equal size by BLAKE3 hash instead of
+                by modification time.
+            fsync: Have the daemon fsync each file and its directory before
+                reporting success.
+            progress: Called as for :func:`copy`.
+            force_grpc_data: Send file bytes inside the gRPC stream instead
+                of over the data port.
+
+        Returns:
+            The :class:`Summary`; failed entries are listed in it and do not
+            raise.
+
+        Raises:
+            blit.NotFoundError: ``src``, the module or the parent of
+                ``dest`` does not exist.
+            blit.PermissionDeniedError: The module is read-only.
+            blit.InvalidArgumentError: A bad pattern, or ``dest`` leaves the
+                module.
+            blit.NetworkError: The connection failed.
+            KeyboardInterrupt: On Ctrl-C, after the transfer stopped.
+        """
+
+    def pull(
+        self,
+        source: str,
+        dst: _PathArg,
+        *,
+        mirror: bool = False,
+        dry_run: bool = False,
+        exclude: Sequence[str] = ...,
+        checksum: bool = False,
+        fsync: bool = False,
+        progress: Callable[[Progress], object] | None = None,
+        force_grpc_data: bool = False,
+    ) -> Summary:
+        """Copy, or with ``mirror=True`` mirror, ``source`` on the daemon to a local ``dst``.
+
+        Args:
+            source: ``MODULE[/PATH]`` or a ``blit://`` address of this
+                daemon.
+            dst: Local destination path, with the same rules as
+                :func:`copy`. With ``mirror=True``, local entries that
+                ``source`` lacks are deleted.
+            mirror: Also delete entries of ``dst`` that ``source`` lacks,
+                except excluded ones.
+            dry_run: List the changes in :attr:`Summary.changes` and make
+                none.
+            exclude: Exclude patterns with rsync's rules. Default: none.
+            checksum: Compare files of equal size by BLAKE3 hash instead of
+                by modification time.
+            fsync: Fsync each file and its directory before returning.
+            progress: Called as for :func:`copy`.
+            force_grpc_data: Receive file bytes inside the gRPC stream
+                instead of over the data port.
+
+        Returns:
+            The :class:`Summary`; failed entries are listed in it and do not
+            raise.
+
+        Raises:
+            blit.NotFoundError: The module or ``source`` does not exist.
+            blit.InvalidArgumentError: A bad pattern, or ``source`` leaves
+                the module.
+            blit.NetworkError: The connection failed.
+            KeyboardInterrupt: On Ctrl-C, after the transfer stopped and
+                removed its temporary files.
+        """
+
+def blitd_main(argv: Sequence[str]) -> int:
+    """Run the blitd daemon with a command line and return its exit status.
+
+    The ``blitd`` console script calls this. ``argv[0]`` is the program
+    name, as in :data:`sys.argv`. The daemon serves until SIGTERM or SIGINT,
+    with the GIL released.
+
+    Returns:
+        0 after a graceful shutdown, ``--help``, ``--version`` or a valid
+        ``--check-config``; 1 when the config is invalid or the daemon cannot
+        start; 2 for invalid arguments.
     """

@@ -2,7 +2,9 @@
 
 Each command lives in its own module, which adds its sub-parser and sets
 ``handler``: a function that takes the parsed arguments and returns the
-exit status. ``transfer`` defines ``copy`` and ``mirror``.
+exit status. ``transfer`` defines ``copy`` and ``mirror``; ``push``,
+``pull``, ``listing`` (the ``list`` command) and ``purge`` define one
+command each.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> ArgumentParser:
     """Build the parser for the ``blit`` command and all of its sub-commands."""
-    from blit.cli import transfer
+    from blit.cli import listing, pull, purge, push, transfer
 
     parser = ArgumentParser(
         prog="blit",
-        description="Copy and mirror files and directory trees, fast and safely.",
+        description=(
+            "Copy and mirror files and directory trees, fast and safely, between local "
+            "paths and blitd daemons."
+        ),
         epilog='Run "blit COMMAND --help" for the options of a command.\n\n' + exit_status.HELP,
         formatter_class=HelpFormatter,
     )
@@ -44,6 +49,10 @@ def build_parser() -> ArgumentParser:
         required=True,
     )
     transfer.add_commands(commands)
+    push.add_command(commands)
+    pull.add_command(commands)
+    listing.add_command(commands)
+    purge.add_command(commands)
     return parser
 
 

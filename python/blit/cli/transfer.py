@@ -1,14 +1,18 @@
-"""The ``copy`` and ``mirror`` commands."""
+"""The ``copy`` and ``mirror`` commands.
+
+``push`` and ``pull`` share this module's transfer and output options and
+its result printing.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import blit
 from blit._blit import DEFAULT_THREADS
-from blit.cli import exit_status
+from blit.cli import exit_status, remote_options
 from blit.cli.output import format_bytes, format_seconds, print_err, print_out, printable
 from blit.cli.parsing import ArgumentParser, HelpFormatter
 from blit.cli.progress import ProgressLine
@@ -30,6 +34,12 @@ Make DST a copy of SRC, deleting what SRC lacks.
 A directory SRC's contents go into DST, which is created if missing, so
 "blit mirror A B" makes B an exact copy of A. Entries of B that A lacks are
 deleted unless an --exclude pattern matches them.
+"""
+
+REMOTE_SIDES = """
+Either SRC or DST may be a blit:// address, which makes the command a push
+(local SRC to a daemon) or a pull (a daemon to local DST). Remote to remote
+is not supported yet.
 """
 
 TRANSFER_RULES = """
@@ -65,6 +75,8 @@ output:
   dry_run, failures, changes). Control characters in paths print as \\xNN
   in text output; --json keeps paths exact.
 """
+
+ProgressCallback = Callable[[blit.Progress], object]
 
 
 def add_commands(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
@@ -120,18 +132,32 @@ def _add_command(
     command = commands.add_parser(
         name,
         help=summary,
-        description=description + TRANSFER_RULES,
-        epilog=EXCLUDE_HELP + "\n" + OUTPUT_HELP + "\n" + exit_status.HELP,
+        description=description + REMOTE_SIDES + TRANSFER_RULES,
+        epilog=(
+            EXCLUDE_HELP
+            + "\n"
+            + OUTPUT_HELP
+            + "\n"
+            + remote_options.ADDRESS_HELP
+            + "\n"
+            + exit_status.HELP
+        ),
         formatter_class=HelpFormatter,
     )
-    command.add_argument("src", metavar="SRC", help="Source file or directory.")
-    command.add_argument("dst", metavar="DST", help="Destination path.")
-    _add_transfer_options(command)
-    _add_output_options(command)
+    command.add_argument(
+        "src", metavar="SRC", help="Source file or directory, local or a blit:// address."
+    )
+    command.add_argument("dst", metavar="DST", help="Destination path, local or a blit:// address.")
+    add_transfer_options(command)
+    _add_threads_option(command)
+    remote_options.add_token_option(command)
+    remote_options.add_force_grpc_data_option(command)
+    add_output_options(command)
     command.set_defaults(handler=run_transfer)
 
 
-def _add_transfer_options(command: ArgumentParser) -> None:
+def add_transfer_options(command: ArgumentParser) -> None:
+    """Add ``--dry-run``, ``--exclude``, ``--checksum`` and ``--fsync`` to ``command``."""
     command.add_argument(
         "-n",
         "--dry-run",
@@ -169,19 +195,24 @@ def _add_transfer_options(command: ArgumentParser) -> None:
             "reporting success. Default: off, as with cp and rsync."
         ),
     )
+
+
+def _add_threads_option(command: ArgumentParser) -> None:
     command.add_argument(
         "--threads",
         type=thread_count,
         default=0,
         metavar="N",
         help=(
-            "Number of worker threads. Default: 0, which picks a number from the "
-            f"CPU core count ({DEFAULT_THREADS} on this machine)."
+            "Number of worker threads of a local transfer. Default: 0, which picks a "
+            f"number from the CPU core count ({DEFAULT_THREADS} on this machine). A push "
+            "or pull accepts only 0."
         ),
     )
 
 
-def _add_output_options(command: ArgumentParser) -> None:
+def add_output_options(command: ArgumentParser) -> None:
+    """Add ``--json``, ``-q``, ``--progress`` and ``--no-progress`` to ``command``."""
     output = command.add_mutually_exclusive_group()
     output.add_argument(
         "--json",
@@ -221,9 +252,10 @@ def _add_output_options(command: ArgumentParser) -> None:
 
 def run_transfer(args: argparse.Namespace) -> int:
     """Run ``copy`` or ``mirror``, print the result and return the exit status."""
-    progress_line = _progress_line_for(args)
-    try:
-        summary = blit.copy(
+    token = remote_options.read_token(args)
+
+    def start(progress: ProgressCallback | None) -> Summary:
+        return blit.copy(
             args.src,
             args.dst,
             mirror=args.command == "mirror",
@@ -231,9 +263,26 @@ def run_transfer(args: argparse.Namespace) -> int:
             exclude=args.exclude,
             checksum=args.checksum,
             fsync=args.fsync,
-            progress=progress_line,
+            progress=progress,
             threads=args.threads,
+            token=token,
+            force_grpc_data=args.force_grpc_data,
         )
+
+    return run_and_report(args, start)
+
+
+def run_and_report(
+    args: argparse.Namespace, start: Callable[[ProgressCallback | None], Summary]
+) -> int:
+    """Run a transfer, print its result and return the exit status.
+
+    ``start`` runs the transfer, given the progress line that ``args``
+    selects or ``None``.
+    """
+    progress_line = _progress_line_for(args)
+    try:
+        summary = start(progress_line)
     finally:
         if progress_line is not None:
             progress_line.close()
