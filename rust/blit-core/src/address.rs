@@ -31,7 +31,8 @@ pub struct RemoteAddress {
     pub port: u16,
     /// Module name; `None` when the address names the daemon itself.
     pub module: Option<String>,
-    /// Path inside the module, without a leading `/`; empty for the root.
+    /// Path inside the module, without a leading `/` but with a trailing
+    /// `/` if the address had one; empty for the root.
     pub path: String,
 }
 
@@ -154,7 +155,13 @@ fn parse_remote(rest: &str, tls: bool) -> Result<RemoteAddress> {
     };
     let mut parts = path.splitn(2, '/');
     let module = parts.next().filter(|m| !m.is_empty()).map(str::to_string);
-    let path = parts.next().unwrap_or("").trim_matches('/').to_string();
+    // A trailing '/' is kept: for a single-file push it means "into this
+    // directory".
+    let path = parts
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string();
     Ok(RemoteAddress {
         tls,
         host: host.to_string(),
@@ -209,7 +216,7 @@ mod tests {
         assert_eq!(remote.host, "example.org");
         assert_eq!(remote.port, 7000);
         assert_eq!(remote.module.as_deref(), Some("data"));
-        assert_eq!(remote.path, "a/b");
+        assert_eq!(remote.path, "a/b/");
         assert!(!remote.tls);
     }
 

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use blit_core::{Error, ErrorKind, Failure, Summary};
+use blit_core::{Change, ChangeKind, Error, ErrorKind, Failure, Summary};
 use blit_transfer::{Entry, EntryKind};
 use tonic::{Code, Status};
 
@@ -15,6 +15,9 @@ use crate::v2;
 /// Most failures carried in one summary or manifest end; the count is
 /// always complete.
 pub const MAX_REPORTED_FAILURES: usize = 1000;
+
+/// Most dry-run changes carried in one summary.
+pub const MAX_REPORTED_CHANGES: usize = 100_000;
 
 /// Returns the gRPC code for an error kind.
 pub fn code_for(kind: ErrorKind) -> Code {
@@ -56,6 +59,27 @@ pub fn status_from_error(err: &Error) -> Status {
 /// Converts a status from the daemon at `address` into an error whose
 /// message names the address when the daemon's message does not.
 pub fn error_from_status(status: &Status, address: &str) -> Error {
+    // A connection that breaks mid-stream surfaces as UNKNOWN or INTERNAL
+    // with a transport message rather than as UNAVAILABLE.
+    let transport_failure = matches!(status.code(), Code::Unknown | Code::Internal)
+        && [
+            "h2 protocol error",
+            "transport error",
+            "connection",
+            "broken pipe",
+        ]
+        .iter()
+        .any(|hint| status.message().to_lowercase().contains(hint));
+    if transport_failure {
+        return Error::new(
+            ErrorKind::Network,
+            format!(
+                "the connection to blitd at {address} was lost: {}; check that the daemon is \
+                 still running",
+                status.message()
+            ),
+        );
+    }
     let kind = kind_for(status.code());
     let message = match (status.code(), status.message()) {
         (Code::Unavailable, detail) => {
@@ -161,6 +185,15 @@ pub fn summary_to_proto(summary: &Summary) -> v2::TransferSummary {
         failed: summary.failed,
         bytes: summary.bytes,
         failures: failures_to_proto(&summary.failures),
+        changes: summary
+            .changes
+            .iter()
+            .take(MAX_REPORTED_CHANGES)
+            .map(|change| v2::PlannedChange {
+                action: change.kind.as_str().to_string(),
+                path: change.path.as_os_str().as_bytes().to_vec().into(),
+            })
+            .collect(),
     }
 }
 
@@ -179,7 +212,24 @@ pub fn summary_from_proto(
         elapsed,
         dry_run,
         failures: failures_from_proto(message.failures),
-        changes: Vec::new(),
+        changes: message
+            .changes
+            .into_iter()
+            .filter_map(|change| {
+                let kind = match change.action.as_str() {
+                    "copy" => ChangeKind::Copy,
+                    "symlink" => ChangeKind::Symlink,
+                    "mkdir" => ChangeKind::Mkdir,
+                    "metadata" => ChangeKind::Metadata,
+                    "delete" => ChangeKind::Delete,
+                    _ => return None,
+                };
+                Some(Change {
+                    kind,
+                    path: PathBuf::from(OsStr::from_bytes(&change.path)),
+                })
+            })
+            .collect(),
     }
 }
 

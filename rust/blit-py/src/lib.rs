@@ -125,10 +125,7 @@ pub(crate) fn local_path(
         // client exists.
         Address::Remote(remote) => Err(invalid_argument(
             py,
-            format!(
-                "{role} {remote} is a remote address; this version of blit transfers between \
-                 local paths only"
-            ),
+            format!("{role} {remote} is a remote address, but this argument takes a local path"),
         )),
     }
 }

@@ -164,11 +164,10 @@ pub fn single_entry(dir: &OwnedFd, name: &OsStr, checksum: bool) -> Result<Entry
     }
 }
 
-fn progress_add(progress: &Progress, entry: &Entry) {
+/// Counts a walked entry. Bytes are counted by whoever learns which files
+/// must be sent: the sender's need-lists or the receiver's plan.
+fn progress_add(progress: &Progress, _entry: &Entry) {
     progress.add_entries_total(1);
-    if entry.kind == EntryKind::File {
-        progress.add_bytes_total(entry.size);
-    }
 }
 
 fn child_path(dir: &[u8], name: &OsStr) -> Vec<u8> {

@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use blit_core::fsops::{self, Kind, Meta};
@@ -26,6 +27,7 @@ pub struct Sender {
     state: Mutex<SenderState>,
     queue: crossbeam_channel::Receiver<u64>,
     queue_input: Mutex<Option<crossbeam_channel::Sender<u64>>>,
+    files_sent: AtomicU64,
 }
 
 #[derive(Default)]
@@ -62,6 +64,7 @@ impl Sender {
             state: Mutex::new(SenderState::default()),
             queue,
             queue_input: Mutex::new(Some(input)),
+            files_sent: AtomicU64::new(0),
         }
     }
 
@@ -113,6 +116,10 @@ impl Sender {
                 state.files.remove(&index);
             }
         }
+        // Entries the receiver does not need are done: up to date, or not
+        // files at all.
+        self.progress
+            .add_entries_done(count.saturating_sub(wanted.len() as u64));
         drop(state);
 
         let input = lock(&self.queue_input);
@@ -126,6 +133,11 @@ impl Sender {
             }
         }
         Ok(())
+    }
+
+    /// Returns the number of files whose content was sent.
+    pub fn files_sent(&self) -> u64 {
+        self.files_sent.load(Ordering::Relaxed)
     }
 
     /// Declares that no more need-lists come, so data connections end once
@@ -161,7 +173,7 @@ impl Sender {
                 Ok((file, meta)) if meta.kind == Kind::File => {
                     let sent = writer.write_file(index, size, &file).map_err(broken)?;
                     self.progress.add_bytes_done(sent);
-                    self.progress.add_entries_done(1);
+                    self.files_sent.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(_) => writer
                     .write_failed(index, "no longer a regular file")
@@ -170,6 +182,7 @@ impl Sender {
                     .write_failed(index, &format!("cannot open: {err}"))
                     .map_err(broken)?,
             }
+            self.progress.add_entries_done(1);
         }
         writer.write_end().map_err(broken)
     }
