@@ -5,8 +5,15 @@
 #   step 1  mirrors the snapshot to a new directory,
 #   step 2  mirrors it again, which must change nothing,
 #   step 3  changes, adds and deletes entries in the snapshot and mirrors it.
-# Each step checks the counts in blit's --json output, and steps 1 and 3
-# check the whole tree with scripts/verify_tree.py. Works under
+# Then it starts blitd on 127.0.0.1 with auth = "none" and a module in the
+# demo directory, and:
+#   step 4  pushes the snapshot into the module,
+#   step 5  lists it recursively,
+#   step 6  pulls it back into a new directory,
+#   step 7  changes the snapshot again and pushes it with --mirror,
+# and stops blitd with SIGTERM, which must exit with status 0.
+# Each transfer checks the counts in blit's --json output, and steps 1, 3, 6
+# and 7 check the whole tree with scripts/verify_tree.py. Works under
 # ${BLIT_DEMO_DIR:-/tmp/blit-demo}; an existing one is moved aside, not deleted.
 set -euo pipefail
 
@@ -51,14 +58,20 @@ print(entries, size)
 EOF
 }
 
-# Run 'blit mirror SNAPSHOT MIRROR --json' for step $1, writing the JSON to $2.
-run_mirror() {
+# Run 'blit ARGS... --json' for step $1, writing the JSON to $2.
+run_json() {
     local name=$1 json=$2 status=0
-    "$blit" mirror "$snapshot" "$mirror" --json >"$json" 2>"$json.stderr" || status=$?
+    shift 2
+    "$blit" "$@" --json >"$json" 2>"$json.stderr" || status=$?
     if [ "$status" -ne 0 ]; then
         cat "$json.stderr" >&2
-        fail "$name: blit mirror exited with status $status (stderr above, JSON output in $json)"
+        fail "$name: blit $1 exited with status $status (stderr above, JSON output in $json)"
     fi
+}
+
+# Run 'blit mirror SNAPSHOT MIRROR --json' for step $1, writing the JSON to $2.
+run_mirror() {
+    run_json "$1" "$2" mirror "$snapshot" "$mirror"
 }
 
 # Print the result line of step $1 from the JSON file $2 and check each
@@ -113,17 +126,19 @@ verify_mirror() {
     fi
 }
 
-# Change, add and delete entries in the snapshot. Prints the expected
-# "TRANSFERRED DELETED BYTES" of the next mirror on the first line and a
-# description of the changes on the second.
+# Change, add and delete entries in the snapshot. $1 is a suffix for the
+# names of the added entries, so that each call adds new ones. Prints the
+# expected "TRANSFERRED DELETED BYTES" of the next mirror on the first line
+# and a description of the changes on the second.
 change_snapshot() {
-    "$VENV_PYTHON" - "$snapshot" <<'EOF'
+    "$VENV_PYTHON" - "$snapshot" "$1" <<'EOF'
 import os
 import shutil
 import stat
 import sys
 
 root = os.fsencode(sys.argv[1])
+suffix = os.fsencode(sys.argv[2])
 # These stay unchanged, so that the choice below does not depend on which
 # packages are installed or on the extras added above.
 skipped_top = {b"site-packages", b"blit-demo-extras"}
@@ -175,10 +190,10 @@ for rel in deleted_files:
     os.unlink(os.path.join(root, rel))
 shutil.rmtree(os.path.join(root, deleted_dir))
 
-new_dir = b"blit-demo-added"
+new_dir = b"blit-demo-added" + suffix
 added_files = [
-    os.path.join(os.path.dirname(content_files[0]), b"blit_demo_added_1.txt"),
-    os.path.join(os.path.dirname(mode_files[0]), b"blit_demo_added_2.txt"),
+    os.path.join(os.path.dirname(content_files[0]), b"blit_demo_added%s_1.txt" % suffix),
+    os.path.join(os.path.dirname(mode_files[0]), b"blit_demo_added%s_2.txt" % suffix),
     os.path.join(new_dir, b"added.txt"),
 ]
 os.mkdir(os.path.join(root, new_dir))
@@ -204,6 +219,144 @@ print(
     f"and the directory {deleted_dir.decode(errors='backslashreplace')} ({deleted_dir_entries} entries)"
 )
 EOF
+}
+
+# Print two free TCP ports on 127.0.0.1, for blitd's control and data planes.
+free_ports() {
+    "$VENV_PYTHON" - <<'EOF'
+import socket
+
+# Both sockets stay bound until both ports are known, so the two differ.
+sockets = [socket.socket() for _ in range(2)]
+for sock in sockets:
+    sock.bind(("127.0.0.1", 0))
+print(*(sock.getsockname()[1] for sock in sockets))
+EOF
+}
+
+# Write blitd's config to $1: a loopback daemon on ports $2 (control) and $3
+# (data) without authentication, exporting the directory $4 as module "demo".
+write_blitd_config() {
+    "$VENV_PYTHON" - "$@" <<'EOF'
+import json
+import sys
+
+path, control_port, data_port, module_dir = sys.argv[1:]
+# A JSON string without ASCII escaping is also a valid TOML basic string.
+module_path = json.dumps(module_dir, ensure_ascii=False)
+with open(path, "w", encoding="utf-8") as file:
+    file.write(
+        "[daemon]\n"
+        f'listen_addr = "127.0.0.1:{control_port}"\n'
+        f"data_port = {data_port}\n"
+        'auth = "none"\n'
+        "\n"
+        "[[modules]]\n"
+        'name = "demo"\n'
+        f"path = {module_path}\n"
+        'comment = "scratch module of blit\'s demo"\n'
+    )
+EOF
+}
+
+# Poll 'blit list' on the daemon until it succeeds, for at most 30 s.
+wait_for_blitd() {
+    local deadline=$((SECONDS + 30))
+    until "$blit" list "$daemon_url/" --json >"$demo_dir/ready.json" 2>"$demo_dir/ready.stderr"; do
+        if ! kill -0 "$blitd_pid" 2>/dev/null; then
+            fail "blitd exited during startup; its log is $blitd_log"
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            cat "$demo_dir/ready.stderr" >&2
+            fail "'blit list $daemon_url/' did not succeed within 30 s (last error above); blitd's log is $blitd_log"
+        fi
+        sleep 0.1
+    done
+}
+
+# Stop blitd if it still runs, and after a failure show the end of its log.
+# Runs when the script exits for any reason.
+on_exit() {
+    local status=$?
+    if [ -n "${blitd_pid:-}" ]; then
+        kill -TERM "$blitd_pid" 2>/dev/null || true
+        wait "$blitd_pid" 2>/dev/null || true
+        blitd_pid=
+    fi
+    if [ "$status" -ne 0 ] && [ -s "${blitd_log:-}" ]; then
+        printf 'last lines of the blitd log %s:\n' "$blitd_log" >&2
+        tail -n 20 "$blitd_log" >&2
+    fi
+}
+
+# Check the JSON of 'blit list -r' in $2 for step $1: it must contain $3
+# entries whose files have $4 bytes in all. $5 is the time the command took,
+# in microseconds. Prints the step's result line.
+check_listing() {
+    if "$VENV_PYTHON" - "$@" <<'EOF'
+import json
+import sys
+
+name, path, expected_entries, expected_bytes, micros = sys.argv[1:]
+with open(path, encoding="utf-8") as file:
+    entries = json.load(file)["entries"]
+
+size = sum(entry["size"] for entry in entries if entry["kind"] == "file")
+seconds = int(micros) / 1e6
+print(
+    f"{name}: {len(entries)} entries, {size} bytes in files ({size / 2**20:.1f} MiB), "
+    f"{seconds:.2f} s, {len(entries) / seconds:.0f} entries/s"
+)
+mismatches = []
+if len(entries) != int(expected_entries):
+    mismatches.append(f"{len(entries)} entries listed, expected {expected_entries}")
+if size != int(expected_bytes):
+    mismatches.append(f"{size} bytes in files, expected {expected_bytes}")
+if mismatches:
+    print(f"{name}: {'; '.join(mismatches)}", file=sys.stderr)
+    sys.exit(1)
+EOF
+    then
+        return
+    fi
+    fail "$1: the listing differs from the snapshot (above; JSON output in $2)"
+}
+
+# Check the tree $3 against the tree $2 for step $1 with verify_tree.py.
+# NOTE: push and pull do not carry the mode and mtime of the transfer's root
+# directory, because the manifest has no entry for it. Differences there are
+# printed and allowed, and any other difference fails the step.
+verify_remote_tree() {
+    local output status=0
+    output=$("$VENV_PYTHON" - "$REPO_ROOT/scripts" "$2" "$3" <<'EOF'
+import os
+import sys
+
+scripts, src, dst = sys.argv[1:]
+sys.path.insert(0, scripts)
+import verify_tree  # noqa: E402
+
+differences, src_entries, _ = verify_tree.compare_trees(os.fsencode(src), os.fsencode(dst))
+at_root = [d for d in differences if d.path == b"." and d.kind in ("mode", "mtime")]
+below_root = [d for d in differences if d not in at_root]
+for difference in below_root[:50]:
+    print(f"{difference.kind}: {verify_tree.display(difference.path)}: {difference.detail}")
+if below_root:
+    print(f"DIFFERENT: {len(below_root)} differences below the root")
+    sys.exit(1)
+result = f"IDENTICAL: {verify_tree.count_kinds(src_entries)}"
+if at_root:
+    kinds = " and ".join(difference.kind for difference in at_root)
+    verb = "differs" if len(at_root) == 1 else "differ"
+    result += f"; only the root directory's {kinds} {verb}, as push and pull do not carry it yet"
+print(result)
+EOF
+) || status=$?
+    printf '    verify_tree.py: %s\n' "${output##*$'\n'}"
+    if [ "$status" -ne 0 ]; then
+        printf '%s\n' "$output" >&2
+        fail "$1: $3 differs from $2 (differences above)"
+    fi
 }
 
 step "Preparing $demo_dir"
@@ -256,7 +409,7 @@ check_summary "$name" "$demo_dir/step2.json" transferred=0 skipped="$snapshot_en
     deleted=0 failed=0 bytes=0
 
 name="step 3 changed mirror"
-change_snapshot >"$demo_dir/changes.txt" || fail "$name: cannot change the snapshot"
+change_snapshot "" >"$demo_dir/changes.txt" || fail "$name: cannot change the snapshot"
 {
     read -r expected_transferred expected_deleted expected_bytes
     read -r change_description
@@ -266,5 +419,75 @@ run_mirror "$name" "$demo_dir/step3.json"
 check_summary "$name" "$demo_dir/step3.json" transferred="$expected_transferred" \
     deleted="$expected_deleted" failed=0 bytes="$expected_bytes"
 verify_mirror "$name"
+
+step "Starting blitd on 127.0.0.1"
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if [ -x "$VENV/bin/blitd" ]; then
+    blitd="$VENV/bin/blitd"
+else
+    step "Building blitd with cargo, since $VENV has no blitd"
+    cargo build --release -p blitd
+    blitd="$REPO_ROOT/target/release/blitd"
+fi
+read -r control_port data_port <<<"$(free_ports)"
+module_dir="$demo_dir/module"
+blitd_config="$demo_dir/blitd.toml"
+blitd_log="$demo_dir/blitd.log"
+mkdir "$module_dir"
+write_blitd_config "$blitd_config" "$control_port" "$data_port" "$module_dir"
+"$blitd" --config "$blitd_config" >"$blitd_log" 2>&1 &
+blitd_pid=$!
+daemon_url="blit://127.0.0.1:$control_port"
+wait_for_blitd
+echo "$blitd (PID $blitd_pid) serves $module_dir as module demo at $daemon_url/, data port $data_port"
+echo "its log is $blitd_log"
+
+remote="$daemon_url/demo/stdlib"
+pulled="$demo_dir/pulled"
+snapshot_counts=$(count_tree "$snapshot")
+read -r snapshot_entries snapshot_bytes <<<"$snapshot_counts"
+
+step "Pushing $snapshot to $remote and pulling it back"
+name="step 4 push"
+run_json "$name" "$demo_dir/step4.json" push "$snapshot" "$remote"
+check_summary "$name" "$demo_dir/step4.json" transferred="$snapshot_entries" skipped=0 \
+    deleted=0 failed=0 bytes="$snapshot_bytes"
+
+name="step 5 list"
+list_started_us=${EPOCHREALTIME//[.,]/}
+run_json "$name" "$demo_dir/step5.json" list -r "$remote"
+list_us=$((${EPOCHREALTIME//[.,]/} - list_started_us))
+check_listing "$name" "$demo_dir/step5.json" "$snapshot_entries" "$snapshot_bytes" "$list_us"
+
+name="step 6 pull"
+run_json "$name" "$demo_dir/step6.json" pull "$remote" "$pulled"
+check_summary "$name" "$demo_dir/step6.json" transferred="$snapshot_entries" skipped=0 \
+    deleted=0 failed=0 bytes="$snapshot_bytes"
+verify_remote_tree "$name" "$snapshot" "$pulled"
+
+name="step 7 changed push --mirror"
+change_snapshot "-remote" >"$demo_dir/changes-remote.txt" ||
+    fail "$name: cannot change the snapshot"
+{
+    read -r expected_transferred expected_deleted expected_bytes
+    read -r change_description
+} <"$demo_dir/changes-remote.txt"
+echo "    changes: $change_description"
+run_json "$name" "$demo_dir/step7.json" push "$snapshot" "$remote" --mirror
+check_summary "$name" "$demo_dir/step7.json" transferred="$expected_transferred" \
+    deleted="$expected_deleted" failed=0 bytes="$expected_bytes"
+verify_remote_tree "$name" "$snapshot" "$module_dir/stdlib"
+
+step "Stopping blitd (PID $blitd_pid) with SIGTERM"
+kill -TERM "$blitd_pid"
+blitd_status=0
+wait "$blitd_pid" || blitd_status=$?
+blitd_pid=
+if [ "$blitd_status" -ne 0 ]; then
+    fail "blitd exited with status $blitd_status after SIGTERM, expected 0; its log is $blitd_log"
+fi
+echo "blitd exited with status 0"
 
 step "Demo passed in $((SECONDS - started)) s; files are in $demo_dir"
