@@ -105,6 +105,9 @@ struct Group {
     listed: HashSet<OsString>,
 }
 
+/// The setuid and setgid bits, which received files never keep.
+const SETID_BITS: u32 = 0o6000;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -303,7 +306,10 @@ impl Receiver {
                 return false;
             }
         };
-        let meta = entry.meta();
+        let mut meta = entry.meta();
+        // A peer must not be able to plant setuid or setgid programs, which
+        // would run as this process's owner, so those bits are dropped.
+        meta.mode &= !SETID_BITS;
         let parent = parent.to_vec();
         match entry.kind {
             EntryKind::Dir => {

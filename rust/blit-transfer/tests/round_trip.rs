@@ -376,3 +376,22 @@ fn single_file_target() {
     assert_eq!(summary.transferred, 1, "{summary:?}");
     assert_eq!(fs::read(dst.join("renamed.txt")).unwrap(), b"report");
 }
+
+#[test]
+fn setid_bits_dropped_on_receive() {
+    let root = tempfile::tempdir().unwrap();
+    let (src, dst) = (root.path().join("src"), root.path().join("dst"));
+    write(&src.join("tool"), b"#!/bin/sh\n");
+    fs::set_permissions(src.join("tool"), fs::Permissions::from_mode(0o6755)).unwrap();
+
+    let first = transfer(&src, &dst, options(false), Route::Tcp(1));
+    let again = transfer(&src, &dst, options(false), Route::Tcp(1));
+
+    assert_eq!(first.failed, 0, "{:?}", first.failures);
+    let mode = fs::metadata(dst.join("tool")).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755);
+    assert_eq!(
+        again.transferred, 0,
+        "the stripped mode counts as up to date"
+    );
+}
