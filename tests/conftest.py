@@ -319,6 +319,12 @@ class BlitDaemon:
     ``modules`` maps each module name to ``(read_only, comment)``. Module
     ``NAME`` serves ``root / "modules" / NAME``. The daemon logs to
     ``root / "blitd.log"``.
+
+    With ``auth`` (the default, as in production), the daemon requires
+    tokens: an admin token for every module is created with ``blitd token
+    create`` (or reused from ``root / "token"`` after a restart), written to
+    ``token_file`` and put in ``BLIT_TOKEN`` until the daemon stops, so
+    clients in and under the test process use it.
     """
 
     def __init__(
@@ -327,6 +333,7 @@ class BlitDaemon:
         modules: Dict[str, Tuple[bool, str]],
         *,
         extra_args: Sequence[str] = (),
+        auth: bool = True,
     ) -> None:
         self.root = root
         self.port = free_port()
@@ -337,8 +344,13 @@ class BlitDaemon:
             "[daemon]",
             f'listen_addr = "127.0.0.1:{self.port}"',
             "data_port = 0",
-            'auth = "none"',
         ]
+        self.token_file = root / "token"
+        self.token: Optional[str] = None
+        if auth:
+            lines += ['auth = "token"', f"token_file = {toml_string(str(root / 'tokens.toml'))}"]
+        else:
+            lines.append('auth = "none"')
         for name, (read_only, comment) in modules.items():
             self.module_dir(name).mkdir(parents=True, exist_ok=True)
             lines += [
@@ -350,6 +362,10 @@ class BlitDaemon:
                 f"comment = {toml_string(comment)}",
             ]
         self.config_path.write_text("\n".join(lines) + "\n")
+        self._previous_token = os.environ.get("BLIT_TOKEN")
+        if auth:
+            self.token = self._admin_token()
+            os.environ["BLIT_TOKEN"] = self.token
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [*blitd_command(), "--config", str(self.config_path), *extra_args],
@@ -362,6 +378,31 @@ class BlitDaemon:
         except BaseException:
             self.kill()
             raise
+
+    def _admin_token(self) -> str:
+        """Create the test token, or reuse the one a previous run created."""
+        if self.token_file.exists():
+            return self.token_file.read_text().strip()
+        created = subprocess.run(
+            [*blitd_command(), "token", "create", "--config", str(self.config_path),
+             "--name", "tests", "--modules", "*", "--permissions", "read,write,delete,admin"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert created.returncode == 0, created.stderr
+        token = created.stdout.strip()
+        self.token_file.write_text(token + "\n")
+        return token
+
+    def _restore_token(self) -> None:
+        if self.token is None:
+            return
+        if self._previous_token is None:
+            os.environ.pop("BLIT_TOKEN", None)
+        else:
+            os.environ["BLIT_TOKEN"] = self._previous_token
+        self.token = None
 
     def module_dir(self, name: str) -> Path:
         """Return the directory that module ``name`` serves."""
@@ -407,6 +448,7 @@ class BlitDaemon:
 
     def stop(self, signal_number: int = signal.SIGTERM) -> int:
         """Send ``signal_number`` and return the exit status once the daemon has exited."""
+        self._restore_token()
         self.process.send_signal(signal_number)
         try:
             return self.process.wait(timeout=DAEMON_DEADLINE_S)
@@ -416,6 +458,7 @@ class BlitDaemon:
 
     def kill(self) -> None:
         """Kill the daemon if it still runs, and reap it."""
+        self._restore_token()
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=DAEMON_DEADLINE_S)

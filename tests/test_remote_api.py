@@ -656,7 +656,7 @@ def test_status_fields(daemon):
 def test_client_url_and_methods(daemon, remote_dir, make_tree, tmp_path):
     src = make_tree("src")
     src.file("sub/f.txt", "x")
-    client = blit.Client(daemon.address("m", "ignored/path"), token="unused-token")
+    client = blit.Client(daemon.address("m", "ignored/path"), token=daemon.token)
 
     pushed = client.push(src.root, remote_dir.target)
     listed = client.list(remote_dir.target, recursive=True)

@@ -73,13 +73,23 @@ COMMAND_OPTIONS = {
 COMMAND_OPTIONS["pull"] = COMMAND_OPTIONS["push"]
 
 
-def run_blit(*args: str | os.PathLike[str] | bytes) -> subprocess.CompletedProcess[bytes]:
-    """Run the blit command with ``args`` and return its result with bytes output."""
+def run_blit(
+    *args: str | os.PathLike[str] | bytes, without_env_token: bool = False
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the blit command with ``args`` and return its result with bytes output.
+
+    With ``without_env_token``, ``BLIT_TOKEN`` is removed from its
+    environment, so only a ``--token-file`` can authenticate it.
+    """
+    env = dict(os.environ)
+    if without_env_token:
+        env.pop("BLIT_TOKEN", None)
     return subprocess.run(
         [*BLIT, *args],
         check=False,
         capture_output=True,
         timeout=TIMEOUT_SECONDS,
+        env=env,
     )
 
 
@@ -627,20 +637,39 @@ def test_empty_token_file_exits_1(daemon, tmp_path):
     assert SECRET_TOKEN.encode() not in result.stderr
 
 
-def test_token_file_used(daemon, remote_dir, make_tree, tmp_path, token_file, tree_diff):
+def test_token_file_used(daemon, remote_dir, make_tree, tmp_path, tree_diff):
     src = make_tree("src")
     src.file("f.txt", "x")
+    token_file = tmp_path / "real-token"
+    token_file.write_text(daemon.token + "\n")
+    token = daemon.token.encode()
 
-    pushed = run_blit("push", "--token-file", token_file, src.root, remote_dir.url)
-    listed = run_blit("list", "--token-file", token_file, remote_dir.url)
-    pulled = run_blit("pull", "--token-file", token_file, remote_dir.url, tmp_path / "back")
-    purged = run_blit("purge", "--token-file", token_file, remote_dir.url_of("f.txt"))
+    def run(*args):
+        return run_blit(*args, without_env_token=True)
+
+    pushed = run("push", "--token-file", token_file, src.root, remote_dir.url)
+    listed = run("list", "--token-file", token_file, remote_dir.url)
+    pulled = run("pull", "--token-file", token_file, remote_dir.url, tmp_path / "back")
+    purged = run("purge", "--token-file", token_file, remote_dir.url_of("f.txt"))
 
     for result in (pushed, listed, pulled, purged):
         assert result.returncode == 0, result.stderr
-        assert SECRET_TOKEN.encode() not in result.stdout + result.stderr
+        assert token not in result.stdout + result.stderr
     assert (tmp_path / "back" / "f.txt").read_text() == "x"
     assert os.listdir(remote_dir.path) == []
+
+
+def test_wrong_token_file_rejected(daemon, token_file):
+    result = run_blit("list", "--token-file", token_file, daemon.url, without_env_token=True)
+
+    assert_error(result, "--token-file", "BLIT_TOKEN")
+    assert SECRET_TOKEN.encode() not in result.stdout + result.stderr
+
+
+def test_missing_token_says_how_to_supply(daemon):
+    result = run_blit("list", daemon.url, without_env_token=True)
+
+    assert_error(result, "--token-file", "BLIT_TOKEN")
 
 
 def test_token_never_printed_on_error(daemon, token_file, tmp_path):
