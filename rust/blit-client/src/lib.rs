@@ -4,9 +4,13 @@
 //! [`Client`] owns a small tokio runtime and one gRPC channel; its methods
 //! block the calling thread and may be called from several threads at once.
 
+mod connector;
+mod data_stream;
 mod pull;
 mod push;
+mod tls;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +21,9 @@ use blit_proto::v2::blit_client::BlitClient;
 use blit_transfer::Entry;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::connector::{Connector, connect_error};
+use crate::tls::{ClientTls, ConnectFailure, host_port};
 
 pub use pull::pull;
 pub use push::push;
@@ -32,6 +39,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ClientOptions {
     /// Bearer token; `None` reads [`TOKEN_ENV`].
     pub token: Option<String>,
+    /// PEM file of CA certificates to trust, besides the system's, for a
+    /// `blits://` address; rejected for `blit://`.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// Options of a push or pull.
@@ -103,45 +113,52 @@ pub struct Client {
     pub(crate) runtime: Arc<tokio::runtime::Runtime>,
     pub(crate) channel: Channel,
     pub(crate) address: RemoteAddress,
+    /// TLS settings of a `blits://` address, shared by both planes.
+    pub(crate) tls: Option<Arc<ClientTls>>,
+    /// Reason that connections fail, when the transport error does not
+    /// explain it.
+    connect_failure: Arc<ConnectFailure>,
     token: Option<MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl Client {
     /// Connects to the daemon that `address` names (its module and path are
-    /// ignored here).
+    /// ignored here). A `blits://` address connects with TLS. The daemon's
+    /// certificate must then be valid for the address's host and chain to
+    /// the system's trust roots or to `options.tls_ca`, and no option skips
+    /// this check.
     ///
     /// # Errors
     ///
     /// Returns [`ErrorKind::Network`] naming the address when the daemon
-    /// cannot be reached, and [`ErrorKind::InvalidArgument`] for a token
-    /// that is not printable ASCII or a `blits://` address, which this
-    /// build does not support yet.
+    /// cannot be reached or its certificate cannot be verified (the message
+    /// says to pass `--tls-ca` when the issuer is unknown), and
+    /// [`ErrorKind::InvalidArgument`] for a token that is not printable
+    /// ASCII, a CA file that cannot be used, `tls_ca` with a `blit://`
+    /// address, or a `blits://` address of a daemon that does not serve
+    /// TLS. A `blit://` address of a daemon that requires TLS connects, but
+    /// its first request fails with [`ErrorKind::InvalidArgument`] and a
+    /// message naming the `blits://` address to use.
     pub fn connect(address: &RemoteAddress, options: &ClientOptions) -> Result<Client> {
-        if address.tls {
-            // TODO: connect with TLS once blitd serves it.
+        if !address.tls && options.tls_ca.is_some() {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                format!("{address}: blits:// (TLS) is not supported yet; use blit://"),
+                format!(
+                    "{address}: a TLS CA file applies only to blits:// addresses; use blits:// \
+                     to connect with TLS, or drop the CA file"
+                ),
             ));
         }
-        let token = match options
-            .token
-            .clone()
-            .or_else(|| std::env::var(TOKEN_ENV).ok())
-        {
-            None => None,
-            Some(token) => {
-                let token = token.trim().to_string();
-                let value = format!("Bearer {token}").parse().map_err(|_| {
-                    Error::new(
-                        ErrorKind::InvalidArgument,
-                        "the token contains characters that are not printable ASCII; check the \
-                         token file or BLIT_TOKEN",
-                    )
-                })?;
-                Some(value)
-            }
+        let token = bearer_token(options)?;
+        let tls = if address.tls {
+            Some(Arc::new(ClientTls::new(
+                address,
+                options.tls_ca.as_deref(),
+            )?))
+        } else {
+            None
         };
+
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("blit-client")
@@ -153,35 +170,29 @@ impl Client {
                     format!("cannot start the client runtime: {err}"),
                 )
             })?;
-        let host = if address.host.contains(':') {
-            format!("[{}]", address.host)
-        } else {
-            address.host.clone()
-        };
-        let endpoint = Endpoint::from_shared(format!("http://{host}:{}", address.port))
+
+        // The connector runs TLS itself, so the URI stays http:// for
+        // either scheme.
+        let endpoint = Endpoint::from_shared(format!("http://{}", host_port(address)))
             .map_err(|err| {
                 Error::new(
                     ErrorKind::InvalidArgument,
                     format!("invalid address {address}: {err}"),
                 )
             })?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
-        let channel = runtime.block_on(endpoint.connect()).map_err(|err| {
-            Error::new(
-                ErrorKind::Network,
-                format!(
-                    "cannot reach blitd at {}:{}: {}; check that it runs and listens there",
-                    address.host,
-                    address.port,
-                    source_chain(&err)
-                ),
-            )
-        })?;
+            .connect_timeout(CONNECT_TIMEOUT);
+        let connect_failure = Arc::new(ConnectFailure::default());
+        let connector = Connector::new(address.clone(), tls.clone(), Arc::clone(&connect_failure));
+        let channel = runtime
+            .block_on(endpoint.connect_with_connector(connector))
+            .map_err(|err| connect_error(address, &connect_failure, &err))?;
+
         Ok(Client {
             runtime: Arc::new(runtime),
             channel,
             address: address.clone(),
+            tls,
+            connect_failure,
             token,
         })
     }
@@ -203,7 +214,12 @@ impl Client {
         request
     }
 
+    /// Converts a failed RPC's status into an error, preferring the
+    /// recorded reason when connections to the daemon fail.
     pub(crate) fn error(&self, status: &tonic::Status) -> Error {
+        if let Some(err) = self.connect_failure.error() {
+            return err;
+        }
         error_from_status(
             status,
             &format!("{}:{}", self.address.host, self.address.port),
@@ -300,6 +316,30 @@ impl Client {
             .into_inner();
         Ok(response.deleted)
     }
+}
+
+/// Returns the `authorization` header value for the token of `options`, or
+/// of [`TOKEN_ENV`] when `options` has none.
+fn bearer_token(options: &ClientOptions) -> Result<Option<MetadataValue<tonic::metadata::Ascii>>> {
+    let token = match options
+        .token
+        .clone()
+        .or_else(|| std::env::var(TOKEN_ENV).ok())
+    {
+        None => None,
+        Some(token) => {
+            let token = token.trim().to_string();
+            let value = format!("Bearer {token}").parse().map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    "the token contains characters that are not printable ASCII; check the \
+                     token file or BLIT_TOKEN",
+                )
+            })?;
+            Some(value)
+        }
+    };
+    Ok(token)
 }
 
 /// Joins an error and its sources into one line, since transport errors

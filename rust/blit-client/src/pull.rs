@@ -19,6 +19,7 @@ use blit_transfer::receiver::{Receiver, ReceiverOptions, Target};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::data_stream::DataStream;
 use crate::push::connect_data;
 use crate::{Client, TransferOptions};
 
@@ -119,8 +120,10 @@ pub fn pull(
 
     std::thread::scope(|scope| -> Result<Summary> {
         let mut workers = Vec::new();
-        let mut readers: Vec<FrameReader> =
-            connections.into_iter().map(FrameReader::Socket).collect();
+        let mut readers: Vec<FrameReader> = connections
+            .into_iter()
+            .map(DataStream::into_frame_reader)
+            .collect();
         if readers.is_empty() {
             readers.push(FrameReader::Reader(Box::new(chunk_reader)));
         } else {

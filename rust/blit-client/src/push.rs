@@ -2,7 +2,7 @@
 //! bytes that the daemon's need-lists ask for.
 
 use std::ffi::OsString;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use blit_transfer::sender::Sender;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::data_stream::DataStream;
 use crate::{Client, TransferOptions, source_chain};
 
 /// Entries per manifest batch.
@@ -336,9 +337,9 @@ fn send_data(
     } else {
         std::thread::scope(|scope| -> Result<()> {
             let workers: Vec<_> = connections
-                .iter()
+                .into_iter()
                 .map(|stream| {
-                    scope.spawn(move || sender.run_connection(&mut FrameWriter::Socket(stream)))
+                    scope.spawn(move || stream.send_frames(|writer| sender.run_connection(writer)))
                 })
                 .collect();
             for worker in workers {
@@ -357,20 +358,25 @@ fn send_data(
     }))
 }
 
-/// Opens one data connection per token and presents each token.
+/// Opens one data connection per token and presents each token, over TLS
+/// when the client's address is `blits://`.
 pub(crate) fn connect_data(
     client: &Client,
     grant: &v2::DataGrant,
-) -> std::result::Result<Vec<TcpStream>, String> {
+) -> std::result::Result<Vec<DataStream>, String> {
     let address = data_address(client, grant.data_port)?;
     let mut streams = Vec::new();
     for token in &grant.tokens {
-        let stream = TcpStream::connect_timeout(&address, crate::CONNECT_TIMEOUT)
+        let stream = DataStream::open(address, token, client.tls.as_deref())
             .map_err(|err| source_chain(&err))?;
-        stream.set_nodelay(true).map_err(|err| err.to_string())?;
-        std::io::Write::write_all(&mut &stream, token).map_err(|err| err.to_string())?;
         streams.push(stream);
     }
+    tracing::debug!(
+        %address,
+        connections = streams.len(),
+        tls = client.tls.is_some(),
+        "data connections opened"
+    );
     Ok(streams)
 }
 

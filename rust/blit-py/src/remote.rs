@@ -192,11 +192,16 @@ fn transfer_options(
 #[pymethods]
 impl PyClient {
     #[new]
-    #[pyo3(signature = (url, *, token = None))]
-    fn new(py: Python<'_>, url: &str, token: Option<String>) -> PyResult<PyClient> {
+    #[pyo3(signature = (url, *, token = None, tls_ca = None))]
+    fn new(
+        py: Python<'_>,
+        url: &str,
+        token: Option<String>,
+        tls_ca: Option<PathBuf>,
+    ) -> PyResult<PyClient> {
         crate::logging::install();
         let address = remote_address(py, url)?;
-        let options = ClientOptions { token };
+        let options = ClientOptions { token, tls_ca };
         let connect_address = address.clone();
         let client = py
             .detach(|| blit_client::Client::connect(&connect_address, &options))

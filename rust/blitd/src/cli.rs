@@ -41,7 +41,8 @@ struct Args {
     #[arg(long, global = true, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
     config: PathBuf,
 
-    /// Validate the config file and exit without serving: prints
+    /// Validate the config file, and the [daemon.tls] certificate and key
+    /// that it names, and exit without serving: prints
     /// "config OK: N modules" and exits 0, or prints the error with the
     /// file, line and key, and exits 1.
     #[arg(long)]
@@ -68,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         action: crate::token_cli::TokenAction,
     },
+    /// Create TLS certificates for [daemon.tls].
+    Tls {
+        #[command(subcommand)]
+        action: crate::tls_cli::TlsAction,
+    },
 }
 
 /// Runs blitd with the given command line, whose first element is the
@@ -85,8 +91,10 @@ pub fn run_with_args(args: Vec<OsString>) -> u8 {
             return u8::try_from(err.exit_code()).unwrap_or(2);
         }
     };
-    if let Some(Command::Token { action }) = &args.command {
-        return crate::token_cli::run(&args.config, action);
+    match &args.command {
+        Some(Command::Token { action }) => return crate::token_cli::run(&args.config, action),
+        Some(Command::Tls { action }) => return crate::tls_cli::run(action),
+        None => {}
     }
     if args.check_config {
         return check_config(&args.config);
@@ -146,10 +154,9 @@ fn check_config(path: &Path) -> u8 {
             return 1;
         }
     };
-    // The file is valid even when this build cannot serve it yet, so that
-    // configs written for later releases check clean.
     if let Err(err) = check_servable(&config) {
-        eprintln!("blitd: warning: {err}");
+        eprintln!("blitd: {err}");
+        return 1;
     }
     let count = config.modules.len();
     let noun = if count == 1 { "module" } else { "modules" };

@@ -1,10 +1,12 @@
 //! The data-plane listener: accepts TCP connections, reads each one's
 //! token and hands the connection to the session that the token belongs to.
 //!
-//! Nothing is written to a connection before its token is accepted. A
-//! connection whose token is unknown, used, expired or late is closed and
-//! logged with its peer address and, when known, its session id, never with
-//! the token.
+//! When the daemon serves TLS, the TLS handshake comes first and the token
+//! travels inside TLS. Before a connection's token is accepted, the daemon
+//! writes nothing but its part of the TLS handshake, which ends with a TLS
+//! alert when the handshake fails. A connection whose handshake fails, or
+//! whose token is unknown, used, expired or late, is closed and logged with
+//! its peer address and, when known, its session id, never with the token.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,10 +15,13 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-use crate::grants::{DataConnection, DataToken, GrantRegistry, RejectReason, TOKEN_LEN};
+use crate::grants::{
+    DataConnection, DataStream, DataToken, GrantRegistry, RejectReason, TOKEN_LEN,
+};
 use crate::log_limit::LogLimiter;
 
 /// Maximum connections that may wait for their token at once. Further
@@ -30,9 +35,12 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Runs the accept loop until `stop` is cancelled, then closes the listener.
 /// Connections that are still presenting their token finish on their own.
+/// With `tls`, every connection must complete a TLS handshake before its
+/// token, and both must arrive within `token_timeout`.
 pub(crate) async fn serve(
     listener: TcpListener,
     registry: Arc<GrantRegistry>,
+    tls: Option<TlsAcceptor>,
     token_timeout: Duration,
     stop: CancellationToken,
 ) {
@@ -61,8 +69,9 @@ pub(crate) async fn serve(
         };
         let registry = Arc::clone(&registry);
         let rejections = Arc::clone(&rejections);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            admit(stream, peer, &registry, token_timeout, &rejections).await;
+            admit(stream, peer, &registry, tls, token_timeout, &rejections).await;
             drop(permit);
         });
     }
@@ -71,25 +80,35 @@ pub(crate) async fn serve(
 /// Reads the connection's token and delivers the connection to its session,
 /// or drops (closes) it.
 async fn admit(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     registry: &GrantRegistry,
+    tls: Option<TlsAcceptor>,
     token_timeout: Duration,
     rejections: &RejectionLog,
 ) {
-    let mut token: DataToken = [0; TOKEN_LEN];
-    match tokio::time::timeout(token_timeout, stream.read_exact(&mut token)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(err)) => {
-            rejections.log(peer, None, &format!("failed to read its token: {err}"));
-            return;
-        }
-        Err(_) => {
-            let reason = format!("no complete token within {} s", token_timeout.as_secs_f64());
+    // Set before the TLS handshake, whose round trips it shortens.
+    if let Err(err) = stream.set_nodelay(true) {
+        debug!(%peer, error = %err, "data plane: cannot set TCP_NODELAY");
+    }
+    let uses_tls = tls.is_some();
+    let (stream, token) = match tokio::time::timeout(token_timeout, open(stream, tls)).await {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(reason)) => {
             rejections.log(peer, None, &reason);
             return;
         }
-    }
+        Err(_) => {
+            let expected = if uses_tls {
+                "no TLS handshake and complete token"
+            } else {
+                "no complete token"
+            };
+            let reason = format!("{expected} within {} s", token_timeout.as_secs_f64());
+            rejections.log(peer, None, &reason);
+            return;
+        }
+    };
 
     let redemption = match registry.redeem(&token) {
         Ok(redemption) => redemption,
@@ -102,9 +121,6 @@ async fn admit(
             return;
         }
     };
-    if let Err(err) = stream.set_nodelay(true) {
-        debug!(%peer, error = %err, "data plane: cannot set TCP_NODELAY");
-    }
     let session_id = Arc::clone(&redemption.session_id);
     match redemption.deliver(DataConnection { stream, peer }) {
         Ok(()) => debug!(%peer, session = %session_id, "data plane: connection admitted"),
@@ -112,6 +128,30 @@ async fn admit(
             rejections.log(peer, Some(&session_id), RejectReason::SessionEnded.as_str())
         }
     }
+}
+
+/// Completes the TLS handshake when `tls` is given, then reads the token.
+/// Returns the reason for rejecting the connection on failure.
+async fn open(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+) -> std::result::Result<(DataStream, DataToken), String> {
+    let mut stream = match tls {
+        None => DataStream::Plain(stream),
+        Some(acceptor) => {
+            let stream = acceptor
+                .accept(stream)
+                .await
+                .map_err(|err| format!("TLS handshake failed: {err}"))?;
+            DataStream::Tls(Box::new(stream))
+        }
+    };
+    let mut token: DataToken = [0; TOKEN_LEN];
+    stream
+        .read_exact(&mut token)
+        .await
+        .map_err(|err| format!("failed to read its token: {err}"))?;
+    Ok((stream, token))
 }
 
 /// Logs rejected connections, rate-limited by [`LogLimiter`]; the next line

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use blit_core::{Error, ErrorKind, Result};
 use blit_proto::v2::DataGrant;
 use bytes::Bytes;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+
+pub use crate::data_stream::{BlockingDataStream, DataStream};
 
 /// Length in bytes of a data-plane token.
 pub const TOKEN_LEN: usize = 32;
@@ -45,30 +46,27 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct DataConnection {
     /// The connection, positioned just after the token.
-    pub stream: TcpStream,
+    pub stream: DataStream,
     /// The client's address.
     pub peer: SocketAddr,
 }
 
 impl DataConnection {
-    /// Converts the connection into a blocking `std::net::TcpStream`, for the
-    /// blocking transfer engine and zero-copy system calls.
+    /// Converts the connection into its blocking form, for the blocking
+    /// transfer engine and, on plain TCP, zero-copy system calls.
     ///
     /// # Errors
     ///
     /// Returns [`ErrorKind::Network`] if the socket cannot be switched to
     /// blocking mode.
-    pub fn into_blocking_std(self) -> Result<std::net::TcpStream> {
+    pub fn into_blocking(self) -> Result<BlockingDataStream> {
         let peer = self.peer;
-        let network_error = |err: std::io::Error| {
+        self.stream.into_blocking().map_err(|err| {
             Error::new(
                 ErrorKind::Network,
                 format!("cannot set up the data connection from {peer}: {err}"),
             )
-        };
-        let stream = self.stream.into_std().map_err(network_error)?;
-        stream.set_nonblocking(false).map_err(network_error)?;
-        Ok(stream)
+        })
     }
 }
 

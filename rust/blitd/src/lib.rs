@@ -21,6 +21,7 @@ mod browse;
 mod cli;
 pub mod config;
 mod data_plane;
+mod data_stream;
 pub mod grants;
 mod log_limit;
 mod modules;
@@ -31,6 +32,8 @@ mod service;
 mod sessions;
 mod signals;
 mod state;
+mod tls;
+mod tls_cli;
 mod token_cli;
 pub mod tokens;
 

@@ -332,10 +332,10 @@ async fn run(
             }
             connection = data.next_connection(), if data_open => match connection {
                 Some(connection) => {
-                    let stream = connection.into_blocking_std()?;
+                    let stream = connection.into_blocking()?;
                     let sender = Arc::clone(sender);
                     writers.push(tokio::task::spawn_blocking(move || {
-                        sender.run_connection(&mut FrameWriter::Socket(&stream))
+                        stream.send_frames(|writer| sender.run_connection(writer))
                     }));
                 }
                 None => data_open = false,

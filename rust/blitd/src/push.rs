@@ -334,10 +334,10 @@ fn spawn_socket_reader(
     receiver: &Arc<Receiver>,
     connection: crate::grants::DataConnection,
 ) -> Result<JoinHandle<Result<()>>> {
-    let stream = connection.into_blocking_std()?;
+    let stream = connection.into_blocking()?;
     let receiver = Arc::clone(receiver);
     Ok(tokio::task::spawn_blocking(move || {
-        receiver.receive(&mut FrameReader::Socket(stream))
+        receiver.receive(&mut stream.into_frame_reader())
     }))
 }
 

@@ -21,6 +21,7 @@ use crate::data_plane;
 use crate::service::BlitService;
 use crate::sessions::SessionTracker;
 use crate::state::DaemonState;
+use crate::tls::ServerTls;
 
 /// Time that running sessions get to finish after a shutdown request.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,23 +62,22 @@ pub enum ShutdownOutcome {
     SessionsCancelled(Vec<String>),
 }
 
-/// Checks that this build of blitd can serve the config, beyond what
-/// [`Config::load`] validates.
+/// Checks what [`Config::load`] leaves to the server: that the
+/// `[daemon.tls]` certificate chain and key, when configured, can be read
+/// and belong together.
 ///
 /// # Errors
 ///
-/// Returns [`ErrorKind::InvalidArgument`] for a `[daemon.tls]` table, which
-/// this build cannot serve yet.
+/// Returns an error naming the file and its `[daemon.tls]` key:
+/// [`ErrorKind::NotFound`] or [`ErrorKind::PermissionDenied`] for a file
+/// that cannot be read, [`ErrorKind::InvalidArgument`] for invalid PEM or a
+/// key that does not match the certificate.
 pub fn check_servable(config: &Config) -> Result<()> {
-    // TODO: remove this check when TLS is built.
-    if config.daemon.tls.is_some() {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "TLS is not available in this blitd yet; remove [daemon.tls] and use a loopback \
-             listen_addr",
-        ));
-    }
-    Ok(())
+    load_tls(config).map(|_| ())
+}
+
+fn load_tls(config: &Config) -> Result<Option<ServerTls>> {
+    config.daemon.tls.as_ref().map(ServerTls::load).transpose()
 }
 
 /// A daemon serving on bound listeners.
@@ -109,7 +109,7 @@ impl Server {
     /// Returns the error of [`check_servable`], or an error naming the
     /// address when a listener cannot be bound.
     pub async fn start(config: Config, options: ServerOptions) -> Result<Server> {
-        check_servable(&config)?;
+        let tls = load_tls(&config)?;
         let auth = Authenticator::new(&config)?;
         let listen_addr = config.daemon.listen_addr;
         let control_listener = bind(listen_addr, "control plane", "listen_addr").await?;
@@ -131,10 +131,22 @@ impl Server {
         let data_task = tokio::spawn(data_plane::serve(
             data_listener,
             Arc::clone(state.grants()),
+            tls.as_ref().map(ServerTls::data_plane),
             options.data_token_timeout,
             stop.clone(),
         ));
+        let control = tonic::transport::Server::builder();
+        let control = match &tls {
+            Some(tls) => control.tls_config(tls.control_plane()).map_err(|err| {
+                Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("cannot use the [daemon.tls] certificate and key: {err}"),
+                )
+            })?,
+            None => control,
+        };
         let control_task = tokio::spawn(serve_control(
+            control,
             control_listener,
             BlitService::new(Arc::clone(&state)),
             stop.clone(),
@@ -275,15 +287,21 @@ fn local_addr(listener: &TcpListener, requested: SocketAddr) -> Result<SocketAdd
 }
 
 /// Serves the gRPC service on `listener` until `stop` is cancelled and every
-/// open connection has finished its RPCs.
+/// open connection has finished its RPCs. When `builder` has a TLS config,
+/// tonic runs the TLS handshake on each accepted connection (tonic 0.14
+/// applies it to a custom incoming stream as well).
+///
+/// NOTE: tonic 0.14.5 logs a failed TLS handshake only at debug level, as
+/// "tls accept error" with target `tonic::transport::server::io_stream`.
 async fn serve_control(
+    mut builder: tonic::transport::Server,
     listener: TcpListener,
     service: BlitService,
     stop: CancellationToken,
 ) -> std::result::Result<(), tonic::transport::Error> {
     let (sender, receiver) = mpsc::channel(16);
     tokio::spawn(accept_control(listener, sender, stop.clone()));
-    tonic::transport::Server::builder()
+    builder
         .add_service(BlitServer::new(service))
         .serve_with_incoming_shutdown(ReceiverStream::new(receiver), stop.cancelled_owned())
         .await
@@ -327,6 +345,7 @@ fn log_start(state: &DaemonState) {
         version = blit_core::VERSION,
         control = %state.control_addr(),
         data = %state.data_addr(),
+        tls = config.daemon.tls.is_some(),
         modules = config.modules.len(),
         "blitd started"
     );
@@ -340,6 +359,13 @@ fn log_start(state: &DaemonState) {
     }
     if config.modules.is_empty() {
         warn!("no modules configured; add [[modules]] entries to the config to serve directories");
+    }
+    if config.daemon.tls.is_none() && !state.control_addr().ip().is_loopback() {
+        warn!(
+            "TLS is off on a non-loopback address: tokens and file contents cross the network \
+             unencrypted; add [daemon.tls] to the config (`blitd tls self-signed` writes a \
+             certificate)"
+        );
     }
     if config.daemon.auth == AuthMode::None {
         warn!(

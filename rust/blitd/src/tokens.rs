@@ -372,6 +372,12 @@ fn lock(store_path: &Path) -> Result<StoreLock> {
 /// over `path` and fsyncs the directory. The file is readable by its owner
 /// only.
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    write_atomic_with_mode(path, text, 0o600)
+}
+
+/// Writes `text` as [`write_atomic`] does, creating the file with the
+/// permission bits `mode` (before the umask).
+pub(crate) fn write_atomic_with_mode(path: &Path, text: &str, mode: u32) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -381,11 +387,16 @@ pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
     temp_name.push(format!(".tmp{}", std::process::id()));
     let temp = PathBuf::from(temp_name);
     let write = || -> std::io::Result<()> {
+        // A temporary file left by a crashed run may have looser permission
+        // bits; `mode` applies only to a file that this call creates.
+        match std::fs::remove_file(&temp) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
         let mut file = File::options()
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .write(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&temp)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;

@@ -52,6 +52,7 @@ impl Daemon {
     fn client(&self, token: Option<&str>) -> Client {
         let options = ClientOptions {
             token: Some(token.unwrap_or("").to_string()),
+            ..ClientOptions::default()
         };
         Client::connect(&self.address, &options).unwrap()
     }

@@ -321,6 +321,7 @@ fn log_never_contains_token() {
     let with = |token: &str| {
         let options = blit_client::ClientOptions {
             token: Some(token.to_string()),
+            ..blit_client::ClientOptions::default()
         };
         blit_client::Client::connect(&address, &options).unwrap()
     };

@@ -93,7 +93,7 @@ async fn connection_converts_to_blocking_std() {
     client.write_all(b"x").await.unwrap();
 
     let connection = next_connection(&mut session).await;
-    let mut stream = connection.into_blocking_std().unwrap();
+    let mut stream = connection.into_blocking().unwrap();
     let received = tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut byte = [0u8; 1];

@@ -85,13 +85,18 @@ async fn module_lookup_names_module() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tls_refused_at_start() {
-    let config = TestConfig::new("\n[daemon.tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"");
+async fn missing_tls_cert_fails_start() {
+    let config = TestConfig::new("\n[daemon.tls]\ncert = \"/absent/c.pem\"\nkey = \"/k.pem\"");
     let err = Server::start(config.load(), ServerOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.message().contains("TLS"), "{}", err.message());
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.message().contains("/absent/c.pem"), "{}", err.message());
+    assert!(
+        err.message().contains("[daemon.tls] cert"),
+        "{}",
+        err.message()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
