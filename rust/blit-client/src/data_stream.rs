@@ -58,6 +58,15 @@ impl DataStream {
         Ok(DataStream::Tls(Box::new(stream)))
     }
 
+    /// Returns a second handle to the TCP socket, which another thread uses
+    /// to shut the connection down when the transfer is cancelled.
+    pub(crate) fn socket_handle(&self) -> io::Result<TcpStream> {
+        match self {
+            DataStream::Plain(stream) => stream.try_clone(),
+            DataStream::Tls(stream) => stream.sock.try_clone(),
+        }
+    }
+
     /// Returns a frame reader over this stream: `splice` into files for
     /// plain TCP, buffered reads through rustls for TLS.
     pub(crate) fn into_frame_reader(self) -> FrameReader {

@@ -4,6 +4,7 @@
 //! [`Client`] owns a small tokio runtime and one gRPC channel; its methods
 //! block the calling thread and may be called from several threads at once.
 
+mod cancel_watch;
 mod connector;
 mod data_stream;
 mod pull;
@@ -34,14 +35,24 @@ pub const TOKEN_ENV: &str = "BLIT_TOKEN";
 /// How long connecting to the control or the data port may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Options that every request of a client shares.
-#[derive(Debug, Clone, Default)]
+/// Options that every request of a client shares. Its `Debug` output
+/// hides the token.
+#[derive(Clone, Default)]
 pub struct ClientOptions {
     /// Bearer token; `None` reads [`TOKEN_ENV`].
     pub token: Option<String>,
     /// PEM file of CA certificates to trust, besides the system's, for a
     /// `blits://` address; rejected for `blit://`.
     pub tls_ca: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("tls_ca", &self.tls_ca)
+            .finish()
+    }
 }
 
 /// Options of a push or pull.
@@ -356,4 +367,18 @@ pub(crate) fn source_chain(err: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_output_hides_token() {
+        let options = super::ClientOptions {
+            token: Some("blit_secret_value".into()),
+            tls_ca: None,
+        };
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("<hidden>"), "{shown}");
+    }
 }

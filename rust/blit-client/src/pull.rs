@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use blit_core::fsops;
-use blit_core::{CancelToken, Error, ErrorKind, Filter, Progress, Result, Summary};
+use blit_core::{CancelToken, Error, ErrorKind, Filter, Phase, Progress, Result, Summary};
 use blit_proto::convert::{entry_from_proto, failures_from_proto};
 use blit_proto::v2;
 use blit_proto::v2::pull_request::Message as Outgoing;
@@ -19,6 +19,7 @@ use blit_transfer::receiver::{Receiver, ReceiverOptions, Target};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::cancel_watch::{AbortableStream, CancelWatch};
 use crate::data_stream::DataStream;
 use crate::push::connect_data;
 use crate::{Client, TransferOptions};
@@ -58,7 +59,13 @@ pub fn pull(
     }))?;
 
     let mut rpc = client.rpc();
-    let request = client.request(ReceiverStream::new(request_stream));
+    // Cancellation ends the request stream, which the daemon reads as an
+    // abandoned session.
+    let (abort, aborted) = tokio::sync::oneshot::channel::<()>();
+    let request = client.request(AbortableStream::new(
+        ReceiverStream::new(request_stream),
+        aborted,
+    ));
     let mut responses = client
         .runtime
         .block_on(rpc.pull(request))
@@ -80,8 +87,21 @@ pub fn pull(
         }
     };
 
-    let single = (!grant.single_file_name.is_empty())
-        .then(|| OsStr::from_bytes(&grant.single_file_name).to_os_string());
+    let single = match grant.single_file_name.as_ref() {
+        [] => None,
+        // The name comes from the daemon; one plain component only, so it
+        // cannot point outside the destination.
+        name if is_single_component(name) => Some(OsStr::from_bytes(name).to_os_string()),
+        name => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "blitd sent an invalid file name {:?} for the pulled file",
+                    String::from_utf8_lossy(name)
+                ),
+            ));
+        }
+    };
     let (root, target) = open_destination(dst, single, options.dry_run)?;
     let receiver = Arc::new(Receiver::new(
         root,
@@ -114,6 +134,11 @@ pub fn pull(
         }
     }
     let used = connections.len() as u32;
+    let sockets = connections
+        .iter()
+        .filter_map(|stream| stream.socket_handle().ok())
+        .collect();
+    let _watch = CancelWatch::start(cancel.clone(), sockets, Some(abort));
     let (chunk_input, chunk_reader) = ChunkReader::channel();
     let worker_count = connections.len().max(1);
     let (finished_input, finished) = tokio::sync::watch::channel(0usize);
@@ -147,6 +172,8 @@ pub fn pull(
             chunk_input,
             finished,
             worker_count,
+            progress,
+            cancel,
         ));
         if pumped.is_err() {
             cancel.cancel();
@@ -177,14 +204,23 @@ pub fn pull(
         }
         let mut summary = receiver.finish();
         summary.elapsed = started.elapsed();
+        progress.set_phase(Phase::Done);
         Ok(summary)
     })
+}
+
+/// Completes when `cancel` fires.
+async fn cancelled(cancel: &CancelToken) {
+    while !cancel.is_cancelled() {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
 }
 
 /// Handles the daemon's messages until the manifest has ended and every
 /// data reader has reached its end frame. It applies manifest batches,
 /// sends a need-list for each, and feeds fallback data chunks to the
 /// reader.
+#[allow(clippy::too_many_arguments)]
 async fn pump_responses(
     client: &Client,
     responses: &mut tonic::Streaming<v2::PullResponse>,
@@ -193,6 +229,8 @@ async fn pump_responses(
     chunk_input: crossbeam_channel::Sender<Vec<u8>>,
     mut finished: tokio::sync::watch::Receiver<usize>,
     worker_count: usize,
+    progress: &Progress,
+    cancel: &CancelToken,
 ) -> Result<()> {
     let closed = || Error::new(ErrorKind::Network, "the pull session closed");
     let mut manifest_ended = false;
@@ -217,6 +255,7 @@ async fn pump_responses(
                             receiver.add_failure(failed);
                         }
                         receiver.end_manifest();
+                        progress.set_phase(Phase::Transferring);
                         manifest_ended = true;
                     }
                     Some(Incoming::Data(chunk)) => {
@@ -230,8 +269,13 @@ async fn pump_responses(
             _ = finished.wait_for(|count| *count >= worker_count), if manifest_ended => {
                 return Ok(());
             }
+            () = cancelled(cancel) => return Err(Error::cancelled()),
         }
     }
+}
+
+fn is_single_component(name: &[u8]) -> bool {
+    blit_transfer::paths::components(name).is_ok_and(|parts| parts.len() == 1)
 }
 
 fn accept(receiver: &Receiver, batch: v2::ManifestBatch) -> Result<Vec<u64>> {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use blit_core::fsops;
-use blit_core::{CancelToken, Error, ErrorKind, Failure, Filter, Progress, Result, Summary};
+use blit_core::{CancelToken, Error, ErrorKind, Failure, Filter, Phase, Progress, Result, Summary};
 use blit_proto::convert::{entry_to_proto, summary_from_proto};
 use blit_proto::v2;
 use blit_proto::v2::push_request::Message as Outgoing;
@@ -21,11 +21,22 @@ use blit_transfer::sender::Sender;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::cancel_watch::{AbortableStream, CancelWatch};
 use crate::data_stream::DataStream;
 use crate::{Client, TransferOptions, source_chain};
 
 /// Entries per manifest batch.
 pub(crate) const BATCH_ENTRIES: usize = 1000;
+
+/// Approximate encoded size at which a manifest batch is sent early, well
+/// under the 4 MiB message limit of gRPC servers, since symlink targets and
+/// paths can be long.
+pub(crate) const BATCH_BYTES: usize = 1 << 20;
+
+/// Returns the approximate encoded size of an entry.
+pub(crate) fn entry_weight(entry: &blit_transfer::Entry) -> usize {
+    entry.path.len() + entry.link_target.len() + 64
+}
 
 /// Counts that decide when the sender has every need-list it will get.
 #[derive(Default)]
@@ -75,7 +86,11 @@ pub fn push(
     }))?;
 
     let mut rpc = client.rpc();
-    let request = client.request(ReceiverStream::new(request_stream));
+    // Cancellation ends the request stream, which the daemon reads as an
+    // abandoned session.
+    let (abort, aborted) = tokio::sync::oneshot::channel::<()>();
+    let request_stream = AbortableStream::new(ReceiverStream::new(request_stream), aborted);
+    let request = client.request(request_stream);
     let mut responses = client
         .runtime
         .block_on(rpc.push(request))
@@ -97,6 +112,12 @@ pub fn push(
         }
     };
     tracing::debug!(session = %grant.session_id, tokens = grant.tokens.len(), "push session started");
+    let connections = open_data_connections(client, &grant, options);
+    let sockets = connections
+        .iter()
+        .filter_map(|stream| stream.socket_handle().ok())
+        .collect();
+    let _watch = CancelWatch::start(cancel.clone(), sockets, Some(abort));
 
     let walk_root = rustix::io::dup(&root).map_err(|err| {
         Error::new(
@@ -133,9 +154,10 @@ pub fn push(
             if state.needs_received == state.batches_sent {
                 sender.close();
             }
+            progress.set_phase(Phase::Transferring);
             result
         });
-        let data = scope.spawn(|| send_data(client, &grant, &sender, options, &send));
+        let data = scope.spawn(|| send_data(connections, &sender, cancel, &send));
 
         let mut summary = None;
         let mut failure = None;
@@ -166,6 +188,10 @@ pub fn push(
                 }
                 Some(Incoming::Grant(_)) | None => {}
             }
+        }
+        if failure.is_some() && cancel.is_cancelled() {
+            // The caller cancelled; the broken session is the consequence.
+            failure = Some(Error::cancelled());
         }
         if failure.is_some() || summary.is_none() {
             // Unblock the walker and the data connections.
@@ -198,6 +224,7 @@ pub fn push(
         summary.failed += walk_failures.len() as u64;
         summary.failures.extend(walk_failures);
         summary.failures.sort_by(|a, b| a.path.cmp(&b.path));
+        progress.set_phase(Phase::Done);
         Ok(summary)
     })
 }
@@ -246,6 +273,7 @@ fn send_manifest(
     tracker: &Mutex<NeedTracker>,
 ) -> Result<()> {
     let mut batch = Vec::with_capacity(BATCH_ENTRIES);
+    let mut batch_bytes = 0usize;
     let mut next_index = 0u64;
     let mut flush = |batch: &mut Vec<blit_transfer::Entry>| -> Result<()> {
         if batch.is_empty() {
@@ -280,9 +308,11 @@ fn send_manifest(
             progress,
             cancel,
             &mut |entry| {
+                batch_bytes += entry_weight(&entry);
                 batch.push(entry);
-                if batch.len() >= BATCH_ENTRIES {
+                if batch.len() >= BATCH_ENTRIES || batch_bytes >= BATCH_BYTES {
                     flush(&mut batch)?;
+                    batch_bytes = 0;
                 }
                 Ok(())
             },
@@ -304,28 +334,17 @@ fn send_manifest(
 /// Sends file data over the data plane, or inside the gRPC stream when the
 /// data port is unreachable or not wanted, then sends the finish message.
 fn send_data(
-    client: &Client,
-    grant: &v2::DataGrant,
+    connections: Vec<DataStream>,
     sender: &Sender,
-    options: &TransferOptions,
+    cancel: &CancelToken,
     send: &dyn Fn(Outgoing) -> Result<()>,
 ) -> Result<()> {
-    let mut connections = Vec::new();
-    if !options.force_grpc_data && grant.data_port != 0 {
-        match connect_data(client, grant) {
-            Ok(streams) => connections = streams,
-            Err(reason) => tracing::warn!(
-                "cannot reach the data port {} of blitd at {}: {reason}; sending data over the \
-                 control connection instead, which is slower",
-                grant.data_port,
-                client.address.host
-            ),
-        }
-    }
-
     let used = connections.len() as u32;
     if connections.is_empty() {
         let mut chunks = ChunkWriter::new(|chunk: Vec<u8>| {
+            if cancel.is_cancelled() {
+                return Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
+            }
             send(Outgoing::Data(v2::DataChunk {
                 frames: chunk.into(),
             }))
@@ -358,33 +377,79 @@ fn send_data(
     }))
 }
 
+/// Opens the data connections, or returns none when the transfer is to
+/// carry its bytes inside the gRPC stream: on request, or with a warning
+/// when the data port cannot be reached.
+fn open_data_connections(
+    client: &Client,
+    grant: &v2::DataGrant,
+    options: &TransferOptions,
+) -> Vec<DataStream> {
+    if options.force_grpc_data || grant.data_port == 0 {
+        return Vec::new();
+    }
+    match connect_data(client, grant) {
+        Ok(streams) => streams,
+        Err(reason) => {
+            tracing::warn!(
+                "cannot reach the data port {} of blitd at {}: {reason}; sending data over the \
+                 control connection instead, which is slower",
+                grant.data_port,
+                client.address.host
+            );
+            Vec::new()
+        }
+    }
+}
+
 /// Opens one data connection per token and presents each token, over TLS
 /// when the client's address is `blits://`.
 pub(crate) fn connect_data(
     client: &Client,
     grant: &v2::DataGrant,
 ) -> std::result::Result<Vec<DataStream>, String> {
-    let address = data_address(client, grant.data_port)?;
-    let mut streams = Vec::new();
-    for token in &grant.tokens {
-        let stream = DataStream::open(address, token, client.tls.as_deref())
-            .map_err(|err| source_chain(&err))?;
-        streams.push(stream);
+    let port = u16::try_from(grant.data_port)
+        .map_err(|_| format!("invalid data port {}", grant.data_port))?;
+    let addresses: Vec<SocketAddr> = (client.address.host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|err| err.to_string())?
+        .collect();
+    let tls = client.tls.as_deref();
+    let mut tokens = grant.tokens.iter();
+    let first = tokens
+        .next()
+        .ok_or_else(|| "the daemon granted no data connections".to_string())?;
+
+    // The first connection picks the address (IPv6 or IPv4) that works.
+    let mut last_error = format!("{} has no address", client.address.host);
+    let mut opened = None;
+    for address in addresses {
+        match DataStream::open(address, first, tls) {
+            Ok(stream) => {
+                opened = Some((address, stream));
+                break;
+            }
+            Err(err) => last_error = source_chain(&err),
+        }
+    }
+    let (address, stream) = opened.ok_or(last_error)?;
+
+    // Later connections are a bonus: the transfer runs on those that open.
+    let mut streams = vec![stream];
+    for token in tokens {
+        match DataStream::open(address, token, tls) {
+            Ok(stream) => streams.push(stream),
+            Err(err) => {
+                tracing::debug!(%address, error = %source_chain(&err), "extra data connection failed; using fewer");
+                break;
+            }
+        }
     }
     tracing::debug!(
         %address,
         connections = streams.len(),
-        tls = client.tls.is_some(),
+        tls = tls.is_some(),
         "data connections opened"
     );
     Ok(streams)
-}
-
-fn data_address(client: &Client, port: u32) -> std::result::Result<SocketAddr, String> {
-    let port = u16::try_from(port).map_err(|_| format!("invalid data port {port}"))?;
-    (client.address.host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|err| err.to_string())?
-        .next()
-        .ok_or_else(|| format!("{} has no address", client.address.host))
 }

@@ -30,6 +30,9 @@ use crate::tokens::Permission;
 /// Entries per manifest batch.
 const BATCH_ENTRIES: usize = 1000;
 
+/// Approximate encoded size at which a manifest batch is sent early.
+const BATCH_BYTES: usize = 1 << 20;
+
 type Responses = mpsc::Sender<std::result::Result<PullResponse, Status>>;
 
 /// Counts that decide when the sender has every need-list it will get.
@@ -166,14 +169,14 @@ pub(crate) async fn start(
                     session = session.id(),
                     peer = ?peer,
                     module = %module.name,
-                    files = snapshot.entries_done,
+                    files = sender.files_sent(),
                     bytes = snapshot.bytes_done,
                     failed = failures.len(),
                     seconds = started.elapsed().as_secs_f64(),
                     "pull finished"
                 );
                 let summary = TransferSummary {
-                    transferred: snapshot.entries_done,
+                    transferred: sender.files_sent(),
                     bytes: snapshot.bytes_done,
                     failed: failures.len() as u64,
                     failures: failures_to_proto(&failures),
@@ -230,6 +233,7 @@ fn walk(
 ) -> Result<Vec<Failure>> {
     let mut failures = Vec::new();
     let mut batch = Vec::with_capacity(BATCH_ENTRIES);
+    let mut batch_bytes = 0usize;
     let mut next_index = 0u64;
     let mut flush = |batch: &mut Vec<blit_transfer::Entry>| -> Result<()> {
         if batch.is_empty() {
@@ -261,9 +265,13 @@ fn walk(
                 progress,
                 cancel,
                 &mut |entry| {
+                    // Long paths or link targets end a batch early, so it stays
+                    // well under the client's message size limit.
+                    batch_bytes += entry.path.len() + entry.link_target.len() + 64;
                     batch.push(entry);
-                    if batch.len() >= BATCH_ENTRIES {
+                    if batch.len() >= BATCH_ENTRIES || batch_bytes >= BATCH_BYTES {
                         flush(&mut batch)?;
+                        batch_bytes = 0;
                     }
                     Ok(())
                 },

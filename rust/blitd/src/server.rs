@@ -62,6 +62,10 @@ pub enum ShutdownOutcome {
     SessionsCancelled(Vec<String>),
 }
 
+/// Largest gRPC message accepted or sent, in bytes. Clients keep manifest
+/// batches near 1 MiB; the margin covers batches of long paths.
+pub const MAX_MESSAGE_SIZE: usize = 16 << 20;
+
 /// Checks what [`Config::load`] leaves to the server: that the
 /// `[daemon.tls]` certificate chain and key, when configured, can be read
 /// and belong together.
@@ -302,7 +306,11 @@ async fn serve_control(
     let (sender, receiver) = mpsc::channel(16);
     tokio::spawn(accept_control(listener, sender, stop.clone()));
     builder
-        .add_service(BlitServer::new(service))
+        .add_service(
+            BlitServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE_SIZE)
+                .max_encoding_message_size(MAX_MESSAGE_SIZE),
+        )
         .serve_with_incoming_shutdown(ReceiverStream::new(receiver), stop.cancelled_owned())
         .await
 }
