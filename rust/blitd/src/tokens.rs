@@ -493,6 +493,33 @@ mod tests {
         assert!(!text.contains(secret));
         assert!(!text.contains(&secret[..16]));
         assert!(!text.contains(&secret.to_uppercase()));
+        let raw: Vec<u8> = (0..secret.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&secret[i..i + 2], 16).unwrap())
+            .collect();
+        for alphabet in [BASE64_STANDARD, BASE64_URL] {
+            let encoded = base64(&raw, alphabet);
+            assert!(!text.contains(&encoded[..16]), "base64 form found");
+        }
+    }
+
+    const BASE64_STANDARD: &[u8; 64] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const BASE64_URL: &[u8; 64] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    /// Encodes bytes as unpadded base64 with the given alphabet.
+    fn base64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let value = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b))
+                << (8 * (3 - chunk.len()));
+            for index in 0..=chunk.len() {
+                let sextet = (value >> (18 - 6 * index)) & 0x3f;
+                out.push(alphabet[sextet as usize] as char);
+            }
+        }
+        out
     }
 
     #[test]

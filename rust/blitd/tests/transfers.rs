@@ -10,7 +10,7 @@ use std::path::Path;
 use blit_client::{Client, ClientOptions, TransferOptions, pull, push};
 use blit_core::{Address, CancelToken, ErrorKind, Progress, RemoteAddress, Summary};
 use blitd::{Server, ServerOptions};
-use common::{TestConfig, start_server};
+use common::TestConfig;
 
 /// A daemon running on its own runtime, so the blocking client can run on
 /// the test thread.
@@ -24,12 +24,41 @@ struct Daemon {
 impl Daemon {
     fn start() -> Daemon {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let (server, config) = runtime.block_on(start_server(ServerOptions::default()));
+        // Authentication on, as in production, with one token for everything.
+        let config = TestConfig::new("");
+        let store = config.dir().join("tokens.toml");
+        let text = std::fs::read_to_string(&config.path).unwrap().replace(
+            "auth = \"none\"",
+            &format!("auth = \"token\"\ntoken_file = {store:?}"),
+        );
+        std::fs::write(&config.path, text).unwrap();
+        let token = blitd::tokens::create(
+            &store,
+            &blitd::tokens::NewToken {
+                name: "tests".into(),
+                modules: vec!["*".into()],
+                permissions: blitd::tokens::Permission::parse_list("read,write,delete,admin")
+                    .unwrap(),
+                expires: None,
+                replace: false,
+            },
+        )
+        .unwrap();
+        let server = runtime
+            .block_on(blitd::Server::start(
+                config.load(),
+                ServerOptions::default(),
+            ))
+            .unwrap();
         let url = format!("blit://{}/", server.control_addr());
         let Address::Remote(address) = Address::parse(url.as_ref()).unwrap() else {
             panic!("not a remote address: {url}");
         };
-        let client = Client::connect(&address, &ClientOptions::default()).unwrap();
+        let options = ClientOptions {
+            token: Some(token),
+            ..ClientOptions::default()
+        };
+        let client = Client::connect(&address, &options).unwrap();
         Daemon {
             runtime,
             server: Some(server),
