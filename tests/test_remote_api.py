@@ -636,11 +636,6 @@ def test_unreachable_daemon_network_error(make_tree, tmp_path):
         assert isinstance(info.value, ConnectionError)
 
 
-def test_blits_not_supported_yet():
-    with pytest.raises(blit.InvalidArgumentError, match="blits://"):
-        blit.Client("blits://127.0.0.1:1/")
-
-
 # --- Client and status
 
 

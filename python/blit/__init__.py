@@ -9,12 +9,15 @@ daemon, driven by the same Rust engine as the ``blit`` command-line tool::
     blit.push("src/", "blit://backup.example.org/photos/2024")
 
 Remote addresses have the form ``blit://HOST[:PORT]/MODULE[/PATH]``; port
-50051 is the default. Functions that reach a daemon take ``token=``, and
+50051 is the default. ``blits://`` is the same over TLS: the daemon's
+certificate must chain to the system's trusted CAs or to the PEM file that
+``tls_ca=`` names. Functions that reach a daemon take ``token=``, and
 otherwise read the ``BLIT_TOKEN`` environment variable.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Iterable
 
 from blit._blit import (
@@ -31,7 +34,7 @@ from blit._blit import (
     __version__,
 )
 from blit._blit import copy as _copy
-from blit._remote import PathArg, list, pull, purge, push, status
+from blit._remote import CaFileArg, PathArg, list, pull, purge, push, status
 from blit._remote import exclude_list as _exclude_list
 from blit._remote import remote_address as _remote_address
 from blit._remote import remote_to_remote_error as _remote_to_remote_error
@@ -94,6 +97,7 @@ def copy(
     progress: Callable[[Progress], object] | None = None,
     threads: int = 0,
     token: str | None = None,
+    tls_ca: CaFileArg | None = None,
     force_grpc_data: bool = False,
 ) -> Summary:
     """Copy ``src`` to ``dst``; with ``mirror=True`` also delete what ``src`` lacks.
@@ -102,9 +106,9 @@ def copy(
     missing. A single-file source goes into ``dst`` when that is an existing
     directory or ends in ``/``; otherwise ``dst`` is its new name.
 
-    Either side may be a remote address, ``blit://HOST[:PORT]/MODULE[/PATH]``:
-    a local ``src`` and a remote ``dst`` is a :func:`push`, a remote ``src``
-    and a local ``dst`` is a :func:`pull`.
+    Either side may be a remote address, ``blit://HOST[:PORT]/MODULE[/PATH]``
+    or ``blits://...`` for TLS: a local ``src`` and a remote ``dst`` is a
+    :func:`push`, a remote ``src`` and a local ``dst`` is a :func:`pull`.
 
     Args:
         src: Source path (``str``, ``bytes`` or path-like) or remote address.
@@ -125,6 +129,9 @@ def copy(
             the core count. A push or pull takes only 0.
         token: Bearer token for a remote side; ``None`` reads ``BLIT_TOKEN``.
             A local transfer ignores it.
+        tls_ca: PEM file of CA certificates to trust, in addition to the
+            system's, for a ``blits://`` side, such as the ``ca.pem`` of
+            ``blitd tls self-signed``.
         force_grpc_data: For a push or pull, carry file bytes inside the gRPC
             stream instead of over the daemon's data port.
 
@@ -135,9 +142,10 @@ def copy(
     Raises:
         BlitError: A subclass naming what failed, when the transfer cannot
             start (missing source, bad pattern, overlapping paths, daemon
-            unreachable). :class:`InvalidArgumentError` when both sides are
-            remote, for ``threads`` with a remote side, and for
-            ``force_grpc_data`` with two local sides.
+            unreachable, TLS certificate not verified; see :func:`push`).
+            :class:`InvalidArgumentError` when both sides are remote, for
+            ``threads`` with a remote side, and for ``force_grpc_data`` or
+            ``tls_ca`` with two local sides.
         KeyboardInterrupt: Ctrl-C; no partial file is left under a final name.
     """
     src_url = _remote_address(src)
@@ -149,6 +157,11 @@ def copy(
             raise InvalidArgumentError(
                 "force_grpc_data applies only to a push or pull; "
                 "give a blit:// address on one side or leave it False"
+            )
+        if tls_ca is not None:
+            raise InvalidArgumentError(
+                f"tls_ca {os.fspath(tls_ca)} applies only to a push or pull with a "
+                "blits:// address; give one as src or dst, or leave tls_ca None"
             )
         return _copy(
             src,
@@ -177,6 +190,7 @@ def copy(
             fsync=fsync,
             progress=progress,
             token=token,
+            tls_ca=tls_ca,
             force_grpc_data=force_grpc_data,
         )
     assert src_url is not None
@@ -190,6 +204,7 @@ def copy(
         fsync=fsync,
         progress=progress,
         token=token,
+        tls_ca=tls_ca,
         force_grpc_data=force_grpc_data,
     )
 
@@ -205,6 +220,7 @@ def mirror(
     progress: Callable[[Progress], object] | None = None,
     threads: int = 0,
     token: str | None = None,
+    tls_ca: CaFileArg | None = None,
     force_grpc_data: bool = False,
 ) -> Summary:
     """Make ``dst`` a copy of ``src``, deleting what ``src`` lacks.
@@ -223,5 +239,6 @@ def mirror(
         progress=progress,
         threads=threads,
         token=token,
+        tls_ca=tls_ca,
         force_grpc_data=force_grpc_data,
     )

@@ -295,30 +295,52 @@ class Client:
     """A connection to one blitd, reused by every call on it.
 
     Methods take a target as ``MODULE[/PATH]``, relative to this daemon, or
-    as a full ``blit://`` address of the same daemon. Every method releases
-    the GIL while it waits, so several threads may share one client.
+    as a full ``blit://`` or ``blits://`` address of the same daemon. Every
+    method releases the GIL while it waits, so several threads may share one
+    client.
     """
 
-    def __new__(cls, url: str, *, token: str | None = None) -> Self:
+    def __new__(
+        cls,
+        url: str,
+        *,
+        token: str | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+    ) -> Self:
         """Connect to the daemon at ``url``.
 
+        A ``blits://`` address connects with TLS on the control and the data
+        connections. The daemon's certificate must be valid for the host of
+        ``url`` and chain to the system's trusted CAs or to ``tls_ca``, and
+        no option skips that check.
+
         Args:
-            url: ``blit://HOST[:PORT]/``, port 50051 by default. A module
-                and path after the host are ignored here.
+            url: ``blit://HOST[:PORT]/`` or ``blits://HOST[:PORT]/``, port
+                50051 by default. A module and path after the host are
+                ignored here.
             token: Bearer token for the daemon. ``None`` reads the
                 ``BLIT_TOKEN`` environment variable.
+            tls_ca: PEM file of CA certificates to trust, in addition to the
+                system's, such as the ``ca.pem`` of ``blitd tls
+                self-signed``. Only for a ``blits://`` address.
 
         Raises:
-            blit.InvalidArgumentError: ``url`` is not a ``blit://`` address,
-                or is a ``blits://`` address, which this version does not
-                support yet.
-            blit.NetworkError: The daemon cannot be reached; the message
-                names the host and port.
+            blit.InvalidArgumentError: ``url`` is not a ``blit://`` or
+                ``blits://`` address, ``tls_ca`` is given with ``blit://``
+                or holds no PEM certificate, or a ``blits://`` daemon does
+                not serve TLS. For ``blit://`` to a daemon that requires
+                TLS, the first request raises it and names the
+                ``blits://`` address to use.
+            blit.NotFoundError: The ``tls_ca`` file does not exist.
+            blit.NetworkError: The daemon cannot be reached, or its
+                certificate cannot be verified. The message names the host
+                and port, and says to pass ``tls_ca`` when the certificate's
+                issuer is unknown.
         """
 
     @property
     def url(self) -> str:
-        """The daemon's address, as ``blit://HOST:PORT/``."""
+        """The daemon's address, as ``blit://HOST:PORT/`` or ``blits://HOST:PORT/``."""
 
     def status(self) -> DaemonStatus:
         """Fetch the daemon's version, uptime, running sessions and modules.
@@ -338,7 +360,7 @@ class Client:
         """List a directory, or describe one file, inside a module.
 
         Args:
-            path: ``MODULE[/PATH]`` or a ``blit://`` address of this daemon.
+            path: ``MODULE[/PATH]`` or an address of this daemon.
             recursive: Also list every entry below the subdirectories.
 
         Returns:
@@ -354,8 +376,8 @@ class Client:
         """Delete files and whole directory trees inside one module.
 
         Args:
-            paths: ``MODULE/PATH`` strings or ``blit://`` addresses, all in
-                the same module.
+            paths: ``MODULE/PATH`` strings or addresses of this daemon, all
+                in the same module.
 
         Returns:
             The number of entries deleted, counting each entry inside a
@@ -385,7 +407,7 @@ class Client:
 
         Args:
             src: Local source file or directory.
-            dest: ``MODULE[/PATH]`` or a ``blit://`` address of this daemon.
+            dest: ``MODULE[/PATH]`` or an address of this daemon.
                 A directory source fills ``dest``, which is created if
                 missing. A single file goes into ``dest`` when that is an
                 existing directory or ends in ``/``; otherwise ``dest`` is
@@ -432,8 +454,7 @@ class Client:
         """Copy, or with ``mirror=True`` mirror, ``source`` on the daemon to a local ``dst``.
 
         Args:
-            source: ``MODULE[/PATH]`` or a ``blit://`` address of this
-                daemon.
+            source: ``MODULE[/PATH]`` or an address of this daemon.
             dst: Local destination path, with the same rules as
                 :func:`copy`. With ``mirror=True``, local entries that
                 ``source`` lacks are deleted.

@@ -71,13 +71,14 @@ def add_command(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
         help="Print one JSON object on stdout instead of a table.",
     )
     remote_options.add_token_option(command)
+    remote_options.add_tls_ca_option(command)
     command.set_defaults(handler=run_list)
 
 
 def run_list(args: argparse.Namespace) -> int:
     """Run ``list``, print the table or JSON and return the exit status."""
     token = remote_options.read_token(args)
-    client = blit.Client(args.url, token=token)
+    client = blit.Client(args.url, token=token, tls_ca=args.tls_ca)
     if names_daemon_only(args.url):
         print_modules(args, client.list_modules())
     else:

@@ -46,7 +46,7 @@ def add_command(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
     command.add_argument(
         "url",
         metavar="URL",
-        help="Source on the daemon: blit://HOST[:PORT]/MODULE[/PATH].",
+        help="Source on the daemon: blit://HOST[:PORT]/MODULE[/PATH] or blits://...",
     )
     command.add_argument("dst", metavar="DST", help="Local destination path.")
     command.add_argument(
@@ -59,6 +59,7 @@ def add_command(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
     )
     transfer.add_transfer_options(command)
     remote_options.add_token_option(command)
+    remote_options.add_tls_ca_option(command)
     remote_options.add_force_grpc_data_option(command)
     transfer.add_output_options(command)
     command.set_defaults(handler=run_pull)
@@ -79,6 +80,7 @@ def run_pull(args: argparse.Namespace) -> int:
             fsync=args.fsync,
             progress=progress,
             token=token,
+            tls_ca=args.tls_ca,
             force_grpc_data=args.force_grpc_data,
         )
 

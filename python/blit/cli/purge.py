@@ -50,13 +50,14 @@ def add_command(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
         help="Print the result as one JSON object on stdout instead of text.",
     )
     remote_options.add_token_option(command)
+    remote_options.add_tls_ca_option(command)
     command.set_defaults(handler=run_purge)
 
 
 def run_purge(args: argparse.Namespace) -> int:
     """Run ``purge``, print the number of deleted entries and return the exit status."""
     token = remote_options.read_token(args)
-    deleted = blit.purge(*args.urls, token=token)
+    deleted = blit.purge(*args.urls, token=token, tls_ca=args.tls_ca)
     if args.json:
         # Imported here so that `blit --version` does not load json.
         import json

@@ -47,7 +47,7 @@ def add_command(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
     command.add_argument(
         "url",
         metavar="URL",
-        help="Destination on the daemon: blit://HOST[:PORT]/MODULE[/PATH].",
+        help="Destination on the daemon: blit://HOST[:PORT]/MODULE[/PATH] or blits://...",
     )
     command.add_argument(
         "--mirror",
@@ -59,6 +59,7 @@ def add_command(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
     )
     transfer.add_transfer_options(command)
     remote_options.add_token_option(command)
+    remote_options.add_tls_ca_option(command)
     remote_options.add_force_grpc_data_option(command)
     transfer.add_output_options(command)
     command.set_defaults(handler=run_push)
@@ -79,6 +80,7 @@ def run_push(args: argparse.Namespace) -> int:
             fsync=args.fsync,
             progress=progress,
             token=token,
+            tls_ca=args.tls_ca,
             force_grpc_data=args.force_grpc_data,
         )
 

@@ -1,4 +1,4 @@
-"""The options of commands that reach a daemon: ``--token-file`` and ``--force-grpc-data``."""
+"""Options of the commands that reach a daemon: --token-file, --tls-ca and --force-grpc-data."""
 
 from __future__ import annotations
 
@@ -16,10 +16,17 @@ addresses:
   at HOST, port 50051 unless PORT is given. Put an IPv6 HOST in brackets,
   as blit://[::1]/MODULE. blit://HOST[:PORT]/ names the daemon itself.
   A v1 address such as HOST:MODULE/PATH is rejected with its v2 form.
+  blits://HOST[:PORT]/MODULE[/PATH] is the same over TLS, for a blitd with
+  [daemon.tls] in its config.
 
 authentication:
   The token comes from the first line of --token-file, or else from the
   BLIT_TOKEN environment variable. blit never prints it.
+
+TLS:
+  For a blits:// address, the daemon's certificate must be valid for HOST
+  and signed by a CA that the system trusts or that --tls-ca names, such as
+  the ca.pem that "blitd tls self-signed" writes. No option skips this check.
 """
 
 
@@ -31,6 +38,18 @@ def add_token_option(command: ArgumentParser) -> None:
         help=(
             "Read the daemon's access token from the first line of PATH. "
             "Default: the BLIT_TOKEN environment variable, else no token."
+        ),
+    )
+
+
+def add_tls_ca_option(command: ArgumentParser) -> None:
+    """Add ``--tls-ca`` to ``command``."""
+    command.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help=(
+            "Trust the CA certificates in FILE (PEM), in addition to the system's, "
+            "for blits:// addresses. Default: only the system's."
         ),
     )
 

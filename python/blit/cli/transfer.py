@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 import blit
 from blit._blit import DEFAULT_THREADS
+from blit._remote import remote_address
 from blit.cli import exit_status, remote_options
 from blit.cli.output import format_bytes, format_seconds, print_err, print_out, printable
 from blit.cli.parsing import ArgumentParser, HelpFormatter
@@ -37,9 +38,9 @@ deleted unless an --exclude pattern matches them.
 """
 
 REMOTE_SIDES = """
-Either SRC or DST may be a blit:// address, which makes the command a push
-(local SRC to a daemon) or a pull (a daemon to local DST). Remote to remote
-is not supported yet.
+Either SRC or DST may be a blit:// or blits:// address, which makes the
+command a push (local SRC to a daemon) or a pull (a daemon to local DST).
+Remote to remote is not supported yet.
 """
 
 TRANSFER_RULES = """
@@ -145,12 +146,17 @@ def _add_command(
         formatter_class=HelpFormatter,
     )
     command.add_argument(
-        "src", metavar="SRC", help="Source file or directory, local or a blit:// address."
+        "src",
+        metavar="SRC",
+        help="Source file or directory, local or a blit:// or blits:// address.",
     )
-    command.add_argument("dst", metavar="DST", help="Destination path, local or a blit:// address.")
+    command.add_argument(
+        "dst", metavar="DST", help="Destination path, local or a blit:// or blits:// address."
+    )
     add_transfer_options(command)
     _add_threads_option(command)
     remote_options.add_token_option(command)
+    remote_options.add_tls_ca_option(command)
     remote_options.add_force_grpc_data_option(command)
     add_output_options(command)
     command.set_defaults(handler=run_transfer)
@@ -252,6 +258,12 @@ def add_output_options(command: ArgumentParser) -> None:
 
 def run_transfer(args: argparse.Namespace) -> int:
     """Run ``copy`` or ``mirror``, print the result and return the exit status."""
+    both_local = remote_address(args.src) is None and remote_address(args.dst) is None
+    if args.tls_ca is not None and both_local:
+        raise blit.InvalidArgumentError(
+            f"--tls-ca {args.tls_ca} applies only to a blits:// address, but SRC and DST "
+            "are both local paths; drop --tls-ca"
+        )
     token = remote_options.read_token(args)
 
     def start(progress: ProgressCallback | None) -> Summary:
@@ -266,6 +278,7 @@ def run_transfer(args: argparse.Namespace) -> int:
             progress=progress,
             threads=args.threads,
             token=token,
+            tls_ca=args.tls_ca,
             force_grpc_data=args.force_grpc_data,
         )
 

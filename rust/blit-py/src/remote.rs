@@ -142,7 +142,12 @@ impl PyClient {
     fn module_path(&self, py: Python<'_>, target: &str) -> PyResult<(String, Vec<u8>)> {
         let (module, path) = if target.starts_with("blit://") || target.starts_with("blits://") {
             let remote = remote_address(py, target)?;
-            if remote.host != self.address.host || remote.port != self.address.port {
+            // The scheme must match too, or a blits:// target would travel
+            // over this client's plain connection.
+            if remote.host != self.address.host
+                || remote.port != self.address.port
+                || remote.tls != self.address.tls
+            {
                 return Err(invalid_argument(
                     py,
                     format!(
