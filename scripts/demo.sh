@@ -5,15 +5,19 @@
 #   step 1  mirrors the snapshot to a new directory,
 #   step 2  mirrors it again, which must change nothing,
 #   step 3  changes, adds and deletes entries in the snapshot and mirrors it.
-# Then it starts blitd on 127.0.0.1 with auth = "none" and a module in the
-# demo directory, and:
+# Then it starts blitd on 127.0.0.1 with auth = "token" and a module in the
+# demo directory, creates a token for that module with 'blitd token create'
+# into a file of mode 0600, and with --token-file on every remote command:
 #   step 4  pushes the snapshot into the module,
 #   step 5  lists it recursively,
 #   step 6  pulls it back into a new directory,
 #   step 7  changes the snapshot again and pushes it with --mirror,
+#   step 8  pushes without a token, which must fail with exit status 1 and
+#           one error line, and then lists the module with the token,
 # and stops blitd with SIGTERM, which must exit with status 0.
 # Each transfer checks the counts in blit's --json output, and steps 1, 3, 6
-# and 7 check the whole tree with scripts/verify_tree.py. Works under
+# and 7 check the whole tree with scripts/verify_tree.py. The token is never
+# printed or passed on a command line. Works under
 # ${BLIT_DEMO_DIR:-/tmp/blit-demo}; an existing one is moved aside, not deleted.
 set -euo pipefail
 
@@ -235,21 +239,24 @@ EOF
 }
 
 # Write blitd's config to $1: a loopback daemon on ports $2 (control) and $3
-# (data) without authentication, exporting the directory $4 as module "demo".
+# (data) that requires tokens from the store $5, exporting the directory $4
+# as module "demo".
 write_blitd_config() {
     "$VENV_PYTHON" - "$@" <<'EOF'
 import json
 import sys
 
-path, control_port, data_port, module_dir = sys.argv[1:]
+path, control_port, data_port, module_dir, token_store = sys.argv[1:]
 # A JSON string without ASCII escaping is also a valid TOML basic string.
 module_path = json.dumps(module_dir, ensure_ascii=False)
+token_file = json.dumps(token_store, ensure_ascii=False)
 with open(path, "w", encoding="utf-8") as file:
     file.write(
         "[daemon]\n"
         f'listen_addr = "127.0.0.1:{control_port}"\n'
         f"data_port = {data_port}\n"
-        'auth = "none"\n'
+        'auth = "token"\n'
+        f"token_file = {token_file}\n"
         "\n"
         "[[modules]]\n"
         'name = "demo"\n'
@@ -262,7 +269,8 @@ EOF
 # Poll 'blit list' on the daemon until it succeeds, for at most 30 s.
 wait_for_blitd() {
     local deadline=$((SECONDS + 30))
-    until "$blit" list "$daemon_url/" --json >"$demo_dir/ready.json" 2>"$demo_dir/ready.stderr"; do
+    until "$blit" list --token-file "$token_path" "$daemon_url/" --json \
+        >"$demo_dir/ready.json" 2>"$demo_dir/ready.stderr"; do
         if ! kill -0 "$blitd_pid" 2>/dev/null; then
             fail "blitd exited during startup; its log is $blitd_log"
         fi
@@ -272,6 +280,24 @@ wait_for_blitd() {
         fi
         sleep 0.1
     done
+}
+
+# Create a token for module "demo" with 'blitd token create' and store it
+# in $token_path with mode 0600. The token goes from blitd's stdout into
+# that file only. The line that blitd prints on stderr names the token and
+# its scope, not the token itself, and is shown.
+create_token() {
+    local status=0
+    install -m 0600 /dev/null "$token_path"
+    "$blitd" token create --config "$blitd_config" --name demo --modules demo \
+        --permissions read,write,delete --expires 1d \
+        >"$token_path" 2>"$demo_dir/token-create.stderr" || status=$?
+    if [ "$status" -ne 0 ]; then
+        cat "$demo_dir/token-create.stderr" >&2
+        fail "'blitd token create' exited with status $status (stderr above)"
+    fi
+    [ -s "$token_path" ] || fail "'blitd token create' printed no token into $token_path"
+    sed 's/^/    /' "$demo_dir/token-create.stderr"
 }
 
 # Stop blitd if it still runs, and after a failure show the end of its log.
@@ -435,14 +461,18 @@ read -r control_port data_port <<<"$(free_ports)"
 module_dir="$demo_dir/module"
 blitd_config="$demo_dir/blitd.toml"
 blitd_log="$demo_dir/blitd.log"
+token_store="$demo_dir/tokens.toml"
+token_path="$demo_dir/token"
 mkdir "$module_dir"
-write_blitd_config "$blitd_config" "$control_port" "$data_port" "$module_dir"
+write_blitd_config "$blitd_config" "$control_port" "$data_port" "$module_dir" "$token_store"
+echo "creating a token for module demo in $token_path (mode 0600) with blitd token create:"
+create_token
 "$blitd" --config "$blitd_config" >"$blitd_log" 2>&1 &
 blitd_pid=$!
 daemon_url="blit://127.0.0.1:$control_port"
 wait_for_blitd
 echo "$blitd (PID $blitd_pid) serves $module_dir as module demo at $daemon_url/, data port $data_port"
-echo "its log is $blitd_log"
+echo "it requires a token from $token_store; its log is $blitd_log"
 
 remote="$daemon_url/demo/stdlib"
 pulled="$demo_dir/pulled"
@@ -451,18 +481,18 @@ read -r snapshot_entries snapshot_bytes <<<"$snapshot_counts"
 
 step "Pushing $snapshot to $remote and pulling it back"
 name="step 4 push"
-run_json "$name" "$demo_dir/step4.json" push "$snapshot" "$remote"
+run_json "$name" "$demo_dir/step4.json" push --token-file "$token_path" "$snapshot" "$remote"
 check_summary "$name" "$demo_dir/step4.json" transferred="$snapshot_entries" skipped=0 \
     deleted=0 failed=0 bytes="$snapshot_bytes"
 
 name="step 5 list"
 list_started_us=${EPOCHREALTIME//[.,]/}
-run_json "$name" "$demo_dir/step5.json" list -r "$remote"
+run_json "$name" "$demo_dir/step5.json" list -r --token-file "$token_path" "$remote"
 list_us=$((${EPOCHREALTIME//[.,]/} - list_started_us))
 check_listing "$name" "$demo_dir/step5.json" "$snapshot_entries" "$snapshot_bytes" "$list_us"
 
 name="step 6 pull"
-run_json "$name" "$demo_dir/step6.json" pull "$remote" "$pulled"
+run_json "$name" "$demo_dir/step6.json" pull --token-file "$token_path" "$remote" "$pulled"
 check_summary "$name" "$demo_dir/step6.json" transferred="$snapshot_entries" skipped=0 \
     deleted=0 failed=0 bytes="$snapshot_bytes"
 verify_remote_tree "$name" "$snapshot" "$pulled"
@@ -475,10 +505,53 @@ change_snapshot "-remote" >"$demo_dir/changes-remote.txt" ||
     read -r change_description
 } <"$demo_dir/changes-remote.txt"
 echo "    changes: $change_description"
-run_json "$name" "$demo_dir/step7.json" push "$snapshot" "$remote" --mirror
+run_json "$name" "$demo_dir/step7.json" push --token-file "$token_path" "$snapshot" "$remote" \
+    --mirror
 check_summary "$name" "$demo_dir/step7.json" transferred="$expected_transferred" \
     deleted="$expected_deleted" failed=0 bytes="$expected_bytes"
 verify_remote_tree "$name" "$snapshot" "$module_dir/stdlib"
+
+step "Pushing without a token to $daemon_url/demo/rejected"
+name="step 8 push without a token"
+# BLIT_TOKEN is removed from the environment, so blit sends no token.
+rejected_status=0
+env -u BLIT_TOKEN "$blit" push "$snapshot" "$daemon_url/demo/rejected" \
+    >"$demo_dir/step8.stdout" 2>"$demo_dir/step8.stderr" || rejected_status=$?
+expected_error="blit: error: missing, unknown, revoked or expired token; supply a valid token \
+with --token-file PATH (token= in Python) or the BLIT_TOKEN environment variable"
+if [ "$rejected_status" -ne 1 ]; then
+    cat "$demo_dir/step8.stderr" >&2
+    fail "$name: blit exited with status $rejected_status, expected 1 (stderr above)"
+fi
+if [ -s "$demo_dir/step8.stdout" ]; then
+    fail "$name: blit printed on stdout, expected nothing (see $demo_dir/step8.stdout)"
+fi
+if [ "$(cat "$demo_dir/step8.stderr")" != "$expected_error" ]; then
+    cat "$demo_dir/step8.stderr" >&2
+    fail "$name: stderr (above) differs from the expected line: $expected_error"
+fi
+if [ -e "$module_dir/rejected" ] || [ -L "$module_dir/rejected" ]; then
+    fail "$name: the rejected push created $module_dir/rejected"
+fi
+denial=$(grep -F 'request denied' "$blitd_log" | grep -F 'rpc="Push" reason="no token"' | tail -n 1) ||
+    fail "$name: blitd logged no 'request denied' line for the push (log: $blitd_log)"
+echo "$name: exit status 1, nothing written, and this one line on stderr:"
+echo "    $(cat "$demo_dir/step8.stderr")"
+echo "    blitd logged: ${denial#*  }"
+
+name="step 8 list after the rejected push"
+kill -0 "$blitd_pid" 2>/dev/null || fail "$name: blitd exited after the rejected push; its log is $blitd_log"
+run_json "$name" "$demo_dir/step8-list.json" list --token-file "$token_path" "$daemon_url/demo"
+"$VENV_PYTHON" - "$demo_dir/step8-list.json" <<'EOF' || fail "$name: the module's listing is not [stdlib] (JSON output in $demo_dir/step8-list.json)"
+import json
+import sys
+
+with open(sys.argv[1], encoding="utf-8") as file:
+    entries = json.load(file)["entries"]
+names = [entry["path"] for entry in entries]
+print(f"step 8 list after the rejected push: blitd still serves; the module contains {names}")
+sys.exit(0 if names == ["stdlib"] else 1)
+EOF
 
 step "Stopping blitd (PID $blitd_pid) with SIGTERM"
 kill -TERM "$blitd_pid"
