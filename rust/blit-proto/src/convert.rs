@@ -87,6 +87,7 @@ pub fn error_from_status(status: &Status, address: &str) -> Error {
                 "cannot reach blitd at {address}: {detail}; check that it runs and listens there"
             )
         }
+        (Code::Unauthenticated, detail) => format!("blitd at {address}: {detail}"),
         (_, "") => format!("blitd at {address} returned {:?}", status.code()),
         (_, message) => message.to_string(),
     };

@@ -94,6 +94,7 @@ pub struct Authenticator {
     path: Option<PathBuf>,
     loaded: RwLock<Loaded>,
     denials: LogLimiter,
+    reload_errors: LogLimiter,
 }
 
 struct Loaded {
@@ -151,6 +152,7 @@ impl Authenticator {
                 store: Arc::new(store),
             }),
             denials: LogLimiter::new(),
+            reload_errors: LogLimiter::new(),
         }))
     }
 
@@ -178,7 +180,22 @@ impl Authenticator {
                 loaded.store = Arc::new(store);
             }
             Err(err) => {
-                tracing::warn!(token_file = %path.display(), error = %err, "cannot reload the token store; the previous tokens stay in force");
+                // Fail closed: keeping the old tokens would keep a revoked
+                // one working. The file is read again on the next check.
+                let mut loaded = self.loaded.write().unwrap_or_else(|p| p.into_inner());
+                // No fingerprint, so the next check retries even if only the
+                // file's owner or mode gets fixed.
+                loaded.fingerprint = None;
+                loaded.store = Arc::new(TokenStore::default());
+                drop(loaded);
+                if self.reload_errors.admit().is_some() {
+                    tracing::error!(
+                        token_file = %path.display(),
+                        error = %err,
+                        "cannot reload the token store; rejecting every token until it can be \
+                         read (check its owner and permissions)"
+                    );
+                }
             }
         }
     }
@@ -200,7 +217,11 @@ impl Authenticator {
             .metadata()
             .get("authorization")
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|value| {
+                // The scheme name is case-insensitive (RFC 6750).
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(token)
+            })
             .map(str::trim);
         let store = Arc::clone(&self.loaded.read().unwrap_or_else(|p| p.into_inner()).store);
         match presented.and_then(|token| store.authenticate(token, unix_now())) {

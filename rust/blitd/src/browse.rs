@@ -29,8 +29,9 @@ pub(crate) fn list(
     request: ListRequest,
     responses: ListResponses,
 ) -> Result<()> {
+    // Checked before the lookup, so a token cannot probe other modules.
+    identity.require(&request.module, Permission::Read)?;
     let module = state.module(&request.module)?.clone();
-    identity.require(&module.name, Permission::Read)?;
     let path = ClientPath::parse(&module, &request.path)?;
     let source = modules::open_source(&module, &path)?;
     tokio::task::spawn_blocking(move || {
@@ -106,8 +107,8 @@ pub(crate) fn purge(
     identity: &Identity,
     request: &PurgeRequest,
 ) -> Result<u64> {
+    identity.require(&request.module, Permission::Delete)?;
     let module = state.module(&request.module)?.clone();
-    identity.require(&module.name, Permission::Delete)?;
     modules::check_writable(&module, "purge")?;
     if request.paths.is_empty() {
         return Err(Error::new(

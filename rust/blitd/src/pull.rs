@@ -69,8 +69,9 @@ pub(crate) async fn start(
             ));
         }
     };
+    // Checked before the lookup, so a token cannot probe other modules.
+    identity.require(&start.module, Permission::Read)?;
     let module = state.module(&start.module)?.clone();
-    identity.require(&module.name, Permission::Read)?;
     let options = start.options.clone().unwrap_or_default();
     let filter = Filter::new(&options.exclude)?;
     let path = ClientPath::parse(&module, &start.path)?;

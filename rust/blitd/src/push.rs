@@ -63,12 +63,14 @@ pub(crate) async fn start(
             ));
         }
     };
-    let module = state.module(&start.module)?.clone();
+    // Permissions are checked before the module is looked up, so a token
+    // cannot learn which modules outside its scope exist.
     let options = start.options.clone().unwrap_or_default();
-    identity.require(&module.name, Permission::Write)?;
+    identity.require(&start.module, Permission::Write)?;
     if options.mirror {
-        identity.require(&module.name, Permission::Delete)?;
+        identity.require(&start.module, Permission::Delete)?;
     }
+    let module = state.module(&start.module)?.clone();
     modules::check_writable(&module, "push")?;
     let filter = Filter::new(&options.exclude)?;
     let path = ClientPath::parse(&module, &start.path)?;

@@ -398,6 +398,13 @@ pub(crate) fn write_atomic_with_mode(path: &Path, text: &str, mode: u32) -> Resu
             .write(true)
             .mode(mode)
             .open(&temp)?;
+        // Keep the existing file's owner, so that root running `blitd token`
+        // does not make the store unreadable for a daemon running as another
+        // user. Only root may change owners; others keep their own.
+        if let Ok(existing) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::os::unix::fs::fchown(&file, Some(existing.uid()), Some(existing.gid()));
+        }
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         std::fs::rename(&temp, path)?;
@@ -520,6 +527,27 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn rewrite_keeps_store_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("tokens.toml");
+        create(&store, &new_token("first")).unwrap();
+        // Only root can give the file to another user; elsewhere the owner
+        // is the caller anyway.
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let nobody = 65534;
+        std::os::unix::fs::chown(&store, Some(nobody), Some(nobody)).unwrap();
+
+        create(&store, &new_token("second")).unwrap();
+
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&store).unwrap();
+        assert_eq!(meta.uid(), nobody);
+        assert_eq!(meta.gid(), nobody);
     }
 
     #[test]

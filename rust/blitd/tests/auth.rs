@@ -171,6 +171,9 @@ fn permissions_enforced_per_module() {
     let err = as_reader.list("beta", b"", false).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     assert!(err.message().contains("beta"), "{}", err.message());
+    // A module that does not exist looks the same as one outside the scope.
+    let err = as_reader.list("gamma", b"", false).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied);
 
     let as_writer = daemon.client(Some(&writer));
     assert!(push_dir(&as_writer, "alpha", &TransferOptions::default()).is_ok());
@@ -298,4 +301,54 @@ fn duplicate_name_rejected_without_replace() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--replace"));
     assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn unreadable_store_rejects_every_token() {
+    let config = token_config();
+    let token = create(&config.path, "fragile", "*", "read");
+    let store = config.dir().join("tokens.toml");
+    let original = std::fs::read_to_string(&store).unwrap();
+    let daemon = Daemon::start(config);
+    assert!(daemon.client(Some(&token)).status().is_ok());
+
+    std::fs::write(&store, "this is not a token store [").unwrap();
+    assert!(eventually(|| daemon.client(Some(&token)).status().is_err()));
+    let err = daemon.client(Some(&token)).status().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+
+    std::fs::write(&store, original).unwrap();
+    assert!(eventually(|| daemon.client(Some(&token)).status().is_ok()));
+}
+
+#[test]
+fn bearer_scheme_case_insensitive() {
+    let config = token_config();
+    let token = create(&config.path, "cased", "*", "read");
+    let daemon = Daemon::start(config);
+    let url = format!("http://{}:{}", daemon.address.host, daemon.address.port);
+
+    let codes = daemon.runtime.block_on(async {
+        let mut client = blit_proto::v2::blit_client::BlitClient::connect(url)
+            .await
+            .unwrap();
+        let mut codes = Vec::new();
+        for scheme in ["bearer", "BEARER", "Basic"] {
+            let mut request = tonic::Request::new(blit_proto::v2::StatusRequest {});
+            let value = format!("{scheme} {token}").parse().unwrap();
+            request.metadata_mut().insert("authorization", value);
+            codes.push(
+                client
+                    .status(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| s.code()),
+            );
+        }
+        codes
+    });
+
+    assert_eq!(codes[0], Ok(()));
+    assert_eq!(codes[1], Ok(()));
+    assert_eq!(codes[2], Err(tonic::Code::Unauthenticated));
 }
