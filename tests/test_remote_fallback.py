@@ -26,6 +26,8 @@ DAEMON_AND_CLIENT = textwrap.dedent(
     nft add table inet blit_test
     nft add chain inet blit_test input '{{ type filter hook input priority 0; }}'
     nft add rule inet blit_test input tcp dport {data_port} reject with tcp reset
+    BLIT_TOKEN=$({python} -c 'import sys; from blit import _blit; sys.exit(_blit.blitd_main(["blitd", "token", "create", "--config", sys.argv[1], "--name", "tests", "--modules", "*", "--permissions", "read,write,delete,admin"]))' {config} 2>/dev/null)
+    export BLIT_TOKEN
     {python} -c 'import sys; from blit import _blit; sys.exit(_blit.blitd_main(["blitd", "--config", sys.argv[1]]))' {config} 2>{daemon_log} &
     daemon=$!
     ready=0
@@ -75,7 +77,8 @@ def run_isolated(tmp_path: Path, client_code: str) -> subprocess.CompletedProces
         "[daemon]\n"
         f'listen_addr = "127.0.0.1:{CONTROL_PORT}"\n'
         f"data_port = {DATA_PORT}\n"
-        'auth = "none"\n\n'
+        'auth = "token"\n'
+        f'token_file = "{tmp_path / "tokens.toml"}"\n\n'
         "[[modules]]\n"
         'name = "m"\n'
         f'path = "{module}"\n'

@@ -28,6 +28,8 @@ FULL_DISK_SCRIPT = textwrap.dedent(
     set -eu
     ip link set lo up
     mount -t tmpfs -o size=1m tmpfs {module}
+    BLIT_TOKEN=$({python} -c 'import sys; from blit import _blit; sys.exit(_blit.blitd_main(["blitd", "token", "create", "--config", sys.argv[1], "--name", "tests", "--modules", "*", "--permissions", "read,write,delete,admin"]))' {config} 2>/dev/null)
+    export BLIT_TOKEN
     {python} -c 'import sys; from blit import _blit; sys.exit(_blit.blitd_main(["blitd", "--config", sys.argv[1]]))' {config} 2>{daemon_log} &
     daemon=$!
     for _ in $(seq 300); do
@@ -85,7 +87,8 @@ def write_config(tmp_path: Path, module: Path, control: int, data: int) -> Path:
         "[daemon]\n"
         f'listen_addr = "127.0.0.1:{control}"\n'
         f"data_port = {data}\n"
-        'auth = "none"\n\n'
+        'auth = "token"\n'
+        f'token_file = "{tmp_path / "tokens.toml"}"\n\n'
         "[[modules]]\n"
         'name = "m"\n'
         f'path = "{module}"\n'
@@ -134,7 +137,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_killed_client_leaves_no_partial_file(tmp_path: Path) -> None:
+def test_killed_client_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     module = tmp_path / "module"
     module.mkdir()
     src = tmp_path / "src"
@@ -147,9 +152,28 @@ def test_killed_client_leaves_no_partial_file(tmp_path: Path) -> None:
     control, data = free_port(), free_port()
     config = write_config(tmp_path, module, control, data)
     url = f"blit://127.0.0.1:{control}/"
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from blit import _blit; sys.exit(_blit.blitd_main("
+            "['blitd', 'token', 'create', '--config', sys.argv[1], '--name', 'tests', "
+            "'--modules', '*', '--permissions', 'read,write,delete,admin']))",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    monkeypatch.setenv("BLIT_TOKEN", created.stdout.strip())
     daemon = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from blit import _blit; "
-         "sys.exit(_blit.blitd_main(['blitd', '--config', sys.argv[1]]))", str(config)],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from blit import _blit; "
+            "sys.exit(_blit.blitd_main(['blitd', '--config', sys.argv[1]]))",
+            str(config),
+        ],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -166,8 +190,14 @@ def test_killed_client_leaves_no_partial_file(tmp_path: Path) -> None:
                 time.sleep(0.1)
 
         client = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from blit import _blit; "
-             "_blit.Client(sys.argv[1]).push(sys.argv[2], 'm/tree')", url, str(src)],
+            [
+                sys.executable,
+                "-c",
+                "import sys; from blit import _blit; "
+                "_blit.Client(sys.argv[1]).push(sys.argv[2], 'm/tree')",
+                url,
+                str(src),
+            ],
         )
         tree = module / "tree"
         while not (tree.exists() and any(n.startswith(".blit-") for n in os.listdir(tree))):
