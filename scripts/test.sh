@@ -45,4 +45,7 @@ case "$pytest_status" in
     *) die "pytest failed with exit status $pytest_status" ;;
 esac
 
+# The C ABI: libblit built and tested from C, plainly and under valgrind.
+bash "$REPO_ROOT/scripts/test_c.sh"
+
 step "All steps passed in $((SECONDS - started)) s"
