@@ -144,6 +144,9 @@ def test_progress_final_bytes(daemon, remote_dir, make_tree, big_files, tmp_path
 
     assert snapshots
     assert snapshots[-1].bytes_done == summary.bytes
+    assert snapshots[-1].bytes_total == summary.bytes
+    assert snapshots[-1].phase == "done"
+    assert snapshots[-1].entries_done == snapshots[-1].entries_total
     assert summary.bytes == file_bytes(src.root)
 
 

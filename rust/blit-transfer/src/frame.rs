@@ -79,10 +79,16 @@ impl FrameWriter<'_> {
     }
 
     /// Writes a file frame with `size` bytes of `file` from its current
-    /// offset. If the file ends early, the rest is padded with zeros and
-    /// the frame is marked failed. Returns the content bytes read from the
-    /// file.
-    pub fn write_file(&mut self, index: u64, size: u64, file: &OwnedFd) -> io::Result<u64> {
+    /// offset, passing each chunk's byte count to `on_bytes`. If the file
+    /// ends early, the rest is padded with zeros and the frame is marked
+    /// failed. Returns the content bytes read from the file.
+    pub fn write_file(
+        &mut self,
+        index: u64,
+        size: u64,
+        file: &OwnedFd,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> io::Result<u64> {
         let mut header = [0u8; 17];
         header[0] = TAG_FILE;
         header[1..9].copy_from_slice(&index.to_le_bytes());
@@ -90,8 +96,8 @@ impl FrameWriter<'_> {
         self.write_all(&header)?;
 
         let copied = match self {
-            FrameWriter::Socket(stream) => send_file_zero_copy(stream, file, size)?,
-            FrameWriter::Writer(writer) => send_file_buffered(&mut **writer, file, size)?,
+            FrameWriter::Socket(stream) => send_file_zero_copy(stream, file, size, on_bytes)?,
+            FrameWriter::Writer(writer) => send_file_buffered(&mut **writer, file, size, on_bytes)?,
         };
         if copied == size {
             self.write_all(&[0])?;
@@ -140,19 +146,27 @@ fn write_zeros(writer: &mut FrameWriter<'_>, mut count: u64) -> io::Result<()> {
     Ok(())
 }
 
-fn send_file_zero_copy(stream: &TcpStream, file: &OwnedFd, size: u64) -> io::Result<u64> {
+fn send_file_zero_copy(
+    stream: &TcpStream,
+    file: &OwnedFd,
+    size: u64,
+    on_bytes: &mut dyn FnMut(u64),
+) -> io::Result<u64> {
     let mut sent = 0u64;
     while sent < size {
         let chunk = (size - sent).min(ZERO_COPY_CHUNK as u64) as usize;
         match rustix::fs::sendfile(stream.as_fd(), file, None, chunk) {
             Ok(0) => break,
-            Ok(n) => sent += n as u64,
+            Ok(n) => {
+                sent += n as u64;
+                on_bytes(n as u64);
+            }
             Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
             // Files that sendfile cannot read (some special file systems)
             // fall back to copying through a buffer.
             Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) if sent == 0 => {
                 let mut socket = stream;
-                return send_file_buffered(&mut socket, file, size);
+                return send_file_buffered(&mut socket, file, size, on_bytes);
             }
             Err(err) => return Err(err.into()),
         }
@@ -160,7 +174,12 @@ fn send_file_zero_copy(stream: &TcpStream, file: &OwnedFd, size: u64) -> io::Res
     Ok(sent)
 }
 
-fn send_file_buffered(writer: &mut dyn Write, file: &OwnedFd, size: u64) -> io::Result<u64> {
+fn send_file_buffered(
+    writer: &mut dyn Write,
+    file: &OwnedFd,
+    size: u64,
+    on_bytes: &mut dyn FnMut(u64),
+) -> io::Result<u64> {
     let mut buffer = vec![0u8; BUFFER_SIZE.min(size as usize).max(1)];
     let mut sent = 0u64;
     while sent < size {
@@ -173,6 +192,7 @@ fn send_file_buffered(writer: &mut dyn Write, file: &OwnedFd, size: u64) -> io::
         };
         writer.write_all(&buffer[..read])?;
         sent += read as u64;
+        on_bytes(read as u64);
     }
     Ok(sent)
 }
@@ -422,7 +442,7 @@ mod tests {
         let mut bytes = Vec::new();
         {
             let mut writer = FrameWriter::Writer(&mut bytes);
-            writer.write_file(7, 12, &source).unwrap();
+            writer.write_file(7, 12, &source, &mut |_| {}).unwrap();
             writer.write_failed(8, "cannot open").unwrap();
             writer.write_end().unwrap();
         }
@@ -460,7 +480,7 @@ mod tests {
         let (_temp, source) = file_with(b"abc");
         let mut bytes = Vec::new();
         FrameWriter::Writer(&mut bytes)
-            .write_file(1, 10, &source)
+            .write_file(1, 10, &source, &mut |_| {})
             .unwrap();
 
         let mut reader = FrameReader::Reader(Box::new(Cursor::new(bytes)));
@@ -508,7 +528,9 @@ mod tests {
         let sender = std::thread::spawn(move || {
             let stream = TcpStream::connect(address).unwrap();
             let mut writer = FrameWriter::Socket(&stream);
-            writer.write_file(0, 3_000_000, &source).unwrap();
+            writer
+                .write_file(0, 3_000_000, &source, &mut |_| {})
+                .unwrap();
             writer.write_end().unwrap();
         });
 

@@ -171,8 +171,10 @@ impl Sender {
             };
             match self.open_file(&path) {
                 Ok((file, meta)) if meta.kind == Kind::File => {
-                    let sent = writer.write_file(index, size, &file).map_err(broken)?;
-                    self.progress.add_bytes_done(sent);
+                    let progress = &self.progress;
+                    writer
+                        .write_file(index, size, &file, &mut |n| progress.add_bytes_done(n))
+                        .map_err(broken)?;
                     self.files_sent.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(_) => writer

@@ -328,7 +328,7 @@ fn unrequested_frame_rejected() {
     let file = fs::File::open(src.join("f")).unwrap();
     let mut bytes = Vec::new();
     FrameWriter::Writer(&mut bytes)
-        .write_file(42, 4, &std::os::fd::OwnedFd::from(file))
+        .write_file(42, 4, &std::os::fd::OwnedFd::from(file), &mut |_| {})
         .unwrap();
 
     let err = receiver
