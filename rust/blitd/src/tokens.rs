@@ -401,9 +401,12 @@ pub(crate) fn write_atomic_with_mode(path: &Path, text: &str, mode: u32) -> Resu
         // Keep the existing file's owner, so that root running `blitd token`
         // does not make the store unreadable for a daemon running as another
         // user. Only root may change owners; others keep their own.
+        // The existing mode is kept too, such as a key made group-readable
+        // for the daemon's group.
         if let Ok(existing) = std::fs::metadata(path) {
-            use std::os::unix::fs::MetadataExt;
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
             let _ = std::os::unix::fs::fchown(&file, Some(existing.uid()), Some(existing.gid()));
+            file.set_permissions(std::fs::Permissions::from_mode(existing.mode() & 0o7777))?;
         }
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
@@ -530,7 +533,7 @@ mod tests {
     }
 
     #[test]
-    fn rewrite_keeps_store_owner() {
+    fn rewrite_keeps_owner_and_mode() {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("tokens.toml");
         create(&store, &new_token("first")).unwrap();
@@ -541,13 +544,15 @@ mod tests {
         }
         let nobody = 65534;
         std::os::unix::fs::chown(&store, Some(nobody), Some(nobody)).unwrap();
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o640)).unwrap();
 
         create(&store, &new_token("second")).unwrap();
 
-        use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(&store).unwrap();
         assert_eq!(meta.uid(), nobody);
         assert_eq!(meta.gid(), nobody);
+        assert_eq!(meta.mode() & 0o7777, 0o640);
     }
 
     #[test]
