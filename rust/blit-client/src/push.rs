@@ -38,14 +38,6 @@ pub(crate) fn entry_weight(entry: &blit_transfer::Entry) -> usize {
     entry.path.len() + entry.link_target.len() + 64
 }
 
-/// Counts that decide when the sender has every need-list it will get.
-#[derive(Default)]
-struct NeedTracker {
-    batches_sent: u64,
-    needs_received: u64,
-    walk_done: bool,
-}
-
 /// Pushes the local `src` to `dest` inside `module`. A directory's contents
 /// fill `dest`; a single file goes into `dest` when that is a directory or
 /// ends in `/`, else `dest` is its new name.
@@ -131,7 +123,6 @@ pub fn push(
         Arc::clone(progress),
         cancel.clone(),
     ));
-    let tracker = Arc::new(Mutex::new(NeedTracker::default()));
     let walk_failures = Arc::new(Mutex::new(Vec::new()));
 
     std::thread::scope(|scope| -> Result<Summary> {
@@ -147,13 +138,9 @@ pub fn push(
                 cancel,
                 &send,
                 &walk_failures,
-                &tracker,
             );
-            let mut state = tracker.lock().unwrap_or_else(|p| p.into_inner());
-            state.walk_done = true;
-            if state.needs_received == state.batches_sent {
-                sender.close();
-            }
+            // Even a failed walk has sent its last batch.
+            sender.manifest_complete();
             progress.set_phase(Phase::Transferring);
             result
         });
@@ -175,11 +162,6 @@ pub fn push(
                     if let Err(err) = sender.need(&need.indices) {
                         failure = Some(err);
                         break;
-                    }
-                    let mut state = tracker.lock().unwrap_or_else(|p| p.into_inner());
-                    state.needs_received += 1;
-                    if state.walk_done && state.needs_received == state.batches_sent {
-                        sender.close();
                     }
                 }
                 Some(Incoming::Summary(done)) => {
@@ -270,7 +252,6 @@ fn send_manifest(
     cancel: &CancelToken,
     send: &dyn Fn(Outgoing) -> Result<()>,
     walk_failures: &Mutex<Vec<Failure>>,
-    tracker: &Mutex<NeedTracker>,
 ) -> Result<()> {
     let mut batch = Vec::with_capacity(BATCH_ENTRIES);
     let mut batch_bytes = 0usize;
@@ -281,10 +262,6 @@ fn send_manifest(
         }
         let entries = std::mem::take(batch);
         sender.batch_sent(next_index, &entries);
-        tracker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .batches_sent += 1;
         let first_index = next_index;
         next_index += entries.len() as u64;
         send(Outgoing::Manifest(v2::ManifestBatch {

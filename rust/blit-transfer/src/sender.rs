@@ -38,6 +38,8 @@ struct SenderState {
     files: HashMap<u64, (Vec<u8>, u64)>,
     /// Index ranges of the batches awaiting a need-list, oldest first.
     unanswered: VecDeque<(u64, u64)>,
+    /// Whether the last batch has been sent.
+    manifest_complete: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -92,6 +94,10 @@ impl Sender {
     /// Returns [`ErrorKind::InvalidArgument`] for a need-list with no batch
     /// awaiting one, or naming an index outside its batch or not a file.
     pub fn need(&self, indices: &[u64]) -> Result<()> {
+        // The queue's input is locked first, here and in
+        // `manifest_complete`, so the queue is never closed between taking
+        // the last need-list and queueing its files.
+        let mut input = lock(&self.queue_input);
         let mut state = lock(&self.state);
         let (first, count) = state.unanswered.pop_front().ok_or_else(|| {
             Error::new(
@@ -120,19 +126,36 @@ impl Sender {
         // files at all.
         self.progress
             .add_entries_done(count.saturating_sub(wanted.len() as u64));
-        drop(state);
-
-        let input = lock(&self.queue_input);
-        if let Some(input) = input.as_ref() {
-            for index in wanted {
-                if let Some((_, size)) = lock(&self.state).files.get(&index) {
-                    self.progress.add_bytes_total(*size);
-                }
-                // The receiving half lives as long as `self`.
-                let _ = input.send(index);
+        for index in &wanted {
+            if let Some((_, size)) = state.files.get(index) {
+                self.progress.add_bytes_total(*size);
             }
         }
+        let last = state.manifest_complete && state.unanswered.is_empty();
+        drop(state);
+
+        if let Some(queue) = input.as_ref() {
+            for index in wanted {
+                // The receiving half lives as long as `self`.
+                let _ = queue.send(index);
+            }
+        }
+        if last {
+            input.take();
+        }
         Ok(())
+    }
+
+    /// Declares that every manifest batch has been sent. The queue closes
+    /// once the need-lists of all of them have arrived, so data connections
+    /// then end after the last file.
+    pub fn manifest_complete(&self) {
+        let mut input = lock(&self.queue_input);
+        let mut state = lock(&self.state);
+        state.manifest_complete = true;
+        if state.unanswered.is_empty() {
+            input.take();
+        }
     }
 
     /// Returns the number of files whose content was sent.

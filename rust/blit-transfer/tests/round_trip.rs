@@ -90,7 +90,7 @@ fn transfer(src: &Path, dst: &Path, receiver_options: ReceiverOptions, path: Rou
         receiver.add_failure(failure);
     }
     receiver.end_manifest();
-    sender.close();
+    sender.manifest_complete();
 
     match path {
         Route::Tcp(connections) => {
@@ -361,7 +361,7 @@ fn single_file_target() {
     sender.batch_sent(0, std::slice::from_ref(&entry));
     let needed = receiver.accept_batch(0, vec![entry]).unwrap();
     sender.need(&needed).unwrap();
-    sender.close();
+    sender.manifest_complete();
     let mut bytes = Vec::new();
     sender
         .run_connection(&mut FrameWriter::Writer(&mut bytes))

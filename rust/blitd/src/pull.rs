@@ -1,7 +1,7 @@
 //! The Pull RPC: the daemon is the sending end.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use blit_core::{Error, ErrorKind, Failure, Filter, Progress, Result};
@@ -34,14 +34,6 @@ const BATCH_ENTRIES: usize = 1000;
 const BATCH_BYTES: usize = 1 << 20;
 
 type Responses = mpsc::Sender<std::result::Result<PullResponse, Status>>;
-
-/// Counts that decide when the sender has every need-list it will get.
-#[derive(Default)]
-struct NeedTracker {
-    batches_sent: u64,
-    needs_received: u64,
-    walk_done: bool,
-}
 
 /// Validates the start of a pull and runs the session in a task that
 /// streams responses into `responses`.
@@ -119,11 +111,9 @@ pub(crate) async fn start(
     tokio::spawn(async move {
         let started = Instant::now();
         let mut data = data;
-        let tracker = Arc::new(Mutex::new(NeedTracker::default()));
         let walker = {
             let sender = Arc::clone(&sender);
             let responses = responses.clone();
-            let tracker = Arc::clone(&tracker);
             let cancel = session.cancel_token().clone();
             let checksum = options.checksum;
             let progress = Arc::clone(&progress);
@@ -137,26 +127,14 @@ pub(crate) async fn start(
                     &progress,
                     &cancel,
                     &responses,
-                    &tracker,
                 );
-                let mut state = tracker.lock().unwrap_or_else(|p| p.into_inner());
-                state.walk_done = true;
-                if state.needs_received == state.batches_sent {
-                    sender.close();
-                }
+                // Even a failed walk has sent its last batch.
+                sender.manifest_complete();
                 result
             })
         };
         let force_chunks = options.force_grpc_data;
-        let result = run(
-            &sender,
-            &tracker,
-            &mut requests,
-            &responses,
-            &mut data,
-            force_chunks,
-        )
-        .await;
+        let result = run(&sender, &mut requests, &responses, &mut data, force_chunks).await;
         if result.is_err() {
             session.cancel_token().cancel();
             sender.close();
@@ -230,7 +208,6 @@ fn walk(
     progress: &Progress,
     cancel: &blit_core::CancelToken,
     responses: &Responses,
-    tracker: &Mutex<NeedTracker>,
 ) -> Result<Vec<Failure>> {
     let mut failures = Vec::new();
     let mut batch = Vec::with_capacity(BATCH_ENTRIES);
@@ -242,10 +219,6 @@ fn walk(
         }
         let entries = std::mem::take(batch);
         sender.batch_sent(next_index, &entries);
-        tracker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .batches_sent += 1;
         let first_index = next_index;
         next_index += entries.len() as u64;
         blocking_send(
@@ -295,7 +268,6 @@ fn walk(
 /// client's finish message, and waits for every writer to end.
 async fn run(
     sender: &Arc<Sender>,
-    tracker: &Arc<Mutex<NeedTracker>>,
     requests: &mut Streaming<PullRequest>,
     responses: &Responses,
     data: &mut crate::grants::DataSession,
@@ -323,11 +295,6 @@ async fn run(
                     }
                     Incoming::Need(need) => {
                         sender.need(&need.indices)?;
-                        let mut state = tracker.lock().unwrap_or_else(|p| p.into_inner());
-                        state.needs_received += 1;
-                        if state.walk_done && state.needs_received == state.batches_sent {
-                            sender.close();
-                        }
                     }
                     Incoming::DataFallback(_) => {
                         if !chunks_started {
