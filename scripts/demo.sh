@@ -517,8 +517,9 @@ name="step 8 push without a token"
 rejected_status=0
 env -u BLIT_TOKEN "$blit" push "$snapshot" "$daemon_url/demo/rejected" \
     >"$demo_dir/step8.stdout" 2>"$demo_dir/step8.stderr" || rejected_status=$?
-expected_error="blit: error: missing, unknown, revoked or expired token; supply a valid token \
-with --token-file PATH (token= in Python) or the BLIT_TOKEN environment variable"
+expected_error="blit: error: blitd at 127.0.0.1:$control_port: missing, unknown, revoked or \
+expired token; supply a valid token with --token-file PATH (token= in Python) or the BLIT_TOKEN \
+environment variable"
 if [ "$rejected_status" -ne 1 ]; then
     cat "$demo_dir/step8.stderr" >&2
     fail "$name: blit exited with status $rejected_status, expected 1 (stderr above)"
