@@ -16,7 +16,7 @@ use blit_proto::v2::push_request::Message as Outgoing;
 use blit_proto::v2::push_response::Message as Incoming;
 use blit_transfer::chunks::ChunkWriter;
 use blit_transfer::frame::FrameWriter;
-use blit_transfer::manifest::{self, WalkOptions};
+use blit_transfer::manifest::{self, BATCH_BYTES, BATCH_ENTRIES, WalkOptions};
 use blit_transfer::sender::Sender;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,19 +24,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::cancel_watch::{AbortableStream, CancelWatch};
 use crate::data_stream::DataStream;
 use crate::{Client, TransferOptions, source_chain};
-
-/// Entries per manifest batch.
-pub(crate) const BATCH_ENTRIES: usize = 1000;
-
-/// Approximate encoded size at which a manifest batch is sent early, well
-/// under the 4 MiB message limit of gRPC servers, since symlink targets and
-/// paths can be long.
-pub(crate) const BATCH_BYTES: usize = 1 << 20;
-
-/// Returns the approximate encoded size of an entry.
-pub(crate) fn entry_weight(entry: &blit_transfer::Entry) -> usize {
-    entry.path.len() + entry.link_target.len() + 64
-}
 
 /// Pushes the local `src` to `dest` inside `module`. A directory's contents
 /// fill `dest`; a single file goes into `dest` when that is a directory or
@@ -285,7 +272,7 @@ fn send_manifest(
             progress,
             cancel,
             &mut |entry| {
-                batch_bytes += entry_weight(&entry);
+                batch_bytes += entry.batch_weight();
                 batch.push(entry);
                 if batch.len() >= BATCH_ENTRIES || batch_bytes >= BATCH_BYTES {
                     flush(&mut batch)?;

@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// The control-plane port that a remote address uses when it names none.
 pub const DEFAULT_PORT: u16 = 50051;
 
-/// Where a transfer reads from or writes to.
+/// The source or destination of a transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
     /// A path on this machine.

@@ -2,8 +2,8 @@
 //!
 //! Every destination operation names an entry by its parent directory's file
 //! descriptor and a single component, and directories are opened with
-//! `O_NOFOLLOW`, so a symlink inside the destination is never followed: a
-//! transfer cannot write or delete outside the tree that it was given.
+//! `O_NOFOLLOW`. A symlink inside the destination is therefore never
+//! followed, so a transfer cannot write or delete outside its tree.
 
 use std::ffi::{OsStr, OsString};
 use std::io;

@@ -1,5 +1,5 @@
 //! Progress counters and cancellation shared between a running transfer and
-//! whoever reports on it.
+//! the code that reports on it.
 //!
 //! Workers update atomic counters; a caller polls [`Progress::snapshot`] at
 //! its own pace (the Python module every 100 ms, a daemon per session), so

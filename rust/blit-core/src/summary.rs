@@ -10,11 +10,12 @@ pub struct Failure {
     /// Path relative to the transfer root (the source root for copies, the
     /// destination root for deletions).
     pub path: PathBuf,
-    /// What failed and why, without the path.
+    /// The reason the entry failed, without the path.
     pub message: String,
 }
 
-/// What a transfer does, or in a dry run would do, to one destination entry.
+/// The kind of change that a transfer makes, or in a dry run would make, to
+/// one destination entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
     /// Write a regular file's content.

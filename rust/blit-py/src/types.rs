@@ -10,7 +10,7 @@ use pyo3::types::PyDict;
 #[pyclass(name = "Failure", module = "blit", frozen)]
 pub(crate) struct PyFailure {
     path: PathBuf,
-    /// What failed and why.
+    /// The reason the entry failed.
     #[pyo3(get)]
     message: String,
 }
@@ -122,7 +122,7 @@ impl From<Summary> for PySummary {
 
 #[pymethods]
 impl PySummary {
-    /// Every failed entry, sorted by path.
+    /// Returns every failed entry, sorted by path.
     #[getter]
     fn failures(&self, py: Python<'_>) -> Vec<Py<PyFailure>> {
         self.failures.iter().map(|f| f.clone_ref(py)).collect()
@@ -134,7 +134,7 @@ impl PySummary {
         self.changes.iter().map(|c| c.clone_ref(py)).collect()
     }
 
-    /// Whether no entry failed.
+    /// Returns whether no entry failed.
     #[getter]
     fn ok(&self) -> bool {
         self.failed == 0
@@ -224,7 +224,7 @@ impl From<ProgressSnapshot> for PyProgress {
 
 #[pymethods]
 impl PyProgress {
-    /// The path most recently started, relative to the transfer root.
+    /// Returns the path most recently started, relative to the transfer root.
     #[getter]
     fn current_path(&self) -> Option<&std::ffi::OsStr> {
         self.current_path.as_ref().map(|p| p.as_os_str())

@@ -339,7 +339,7 @@ impl FrameReader {
 /// The outcome of reading one file's content.
 #[derive(Debug)]
 pub enum Content {
-    /// The file holds the sender's content.
+    /// The file has the sender's content.
     Complete,
     /// The sender could not read the whole file; the content is invalid.
     SenderFailed(String),

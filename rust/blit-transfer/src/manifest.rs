@@ -73,6 +73,21 @@ impl Entry {
     }
 }
 
+/// Entries per manifest batch.
+pub const BATCH_ENTRIES: usize = 1000;
+
+/// Approximate encoded size at which a manifest batch is sent early. It is
+/// well under gRPC's default 4 MiB message limit, because symlink targets
+/// and paths can be long.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+impl Entry {
+    /// Returns the approximate encoded size of this entry in a batch.
+    pub fn batch_weight(&self) -> usize {
+        self.path.len() + self.link_target.len() + 64
+    }
+}
+
 /// Options of a manifest walk.
 pub struct WalkOptions<'a> {
     /// Entries to leave out; excluded directories are not descended into.
@@ -164,8 +179,8 @@ pub fn single_entry(dir: &OwnedFd, name: &OsStr, checksum: bool) -> Result<Entry
     }
 }
 
-/// Counts a walked entry. Bytes are counted by whoever learns which files
-/// must be sent: the sender's need-lists or the receiver's plan.
+/// Counts a walked entry. Bytes are counted where it becomes known which
+/// files must be sent: in the sender's need-lists or the receiver's plan.
 fn progress_add(progress: &Progress, _entry: &Entry) {
     progress.add_entries_total(1);
 }

@@ -28,7 +28,7 @@ const UNAUTHENTICATED: &str = "missing, unknown, revoked or expired token; suppl
                                with --token-file PATH (token= in Python) or the BLIT_TOKEN \
                                environment variable";
 
-/// Who made a request.
+/// The caller of a request.
 #[derive(Debug, Clone)]
 pub enum Identity {
     /// Any caller of a daemon with `auth = "none"`: every permission.
@@ -46,7 +46,7 @@ impl Identity {
         }
     }
 
-    /// Returns whether the caller holds `permission` in `module`. Admin
+    /// Returns whether the caller has `permission` in `module`. Admin
     /// grants daemon-wide operations only, not access to module content.
     pub fn may(&self, module: &str, permission: Permission) -> bool {
         match self {
@@ -57,7 +57,7 @@ impl Identity {
         }
     }
 
-    /// Returns whether the caller holds the admin permission.
+    /// Returns whether the caller has the admin permission.
     pub fn is_admin(&self) -> bool {
         match self {
             Identity::Anonymous => true,

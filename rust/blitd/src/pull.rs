@@ -13,7 +13,7 @@ use blit_proto::v2::{
 };
 use blit_transfer::chunks::ChunkWriter;
 use blit_transfer::frame::FrameWriter;
-use blit_transfer::manifest::{self, WalkOptions};
+use blit_transfer::manifest::{self, BATCH_BYTES, BATCH_ENTRIES, WalkOptions};
 use blit_transfer::sender::Sender;
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -26,12 +26,6 @@ use crate::modules::{self, ClientPath, Source};
 use crate::push::{DATA_CONNECTIONS, join_error};
 use crate::state::DaemonState;
 use crate::tokens::Permission;
-
-/// Entries per manifest batch.
-const BATCH_ENTRIES: usize = 1000;
-
-/// Approximate encoded size at which a manifest batch is sent early.
-const BATCH_BYTES: usize = 1 << 20;
 
 type Responses = mpsc::Sender<std::result::Result<PullResponse, Status>>;
 
@@ -239,9 +233,7 @@ fn walk(
                 progress,
                 cancel,
                 &mut |entry| {
-                    // Long paths or link targets end a batch early, so it stays
-                    // well under the client's message size limit.
-                    batch_bytes += entry.path.len() + entry.link_target.len() + 64;
+                    batch_bytes += entry.batch_weight();
                     batch.push(entry);
                     if batch.len() >= BATCH_ENTRIES || batch_bytes >= BATCH_BYTES {
                         flush(&mut batch)?;

@@ -41,7 +41,8 @@ impl BlitService {
         &self.state
     }
 
-    /// Returns the modules that the caller may read; an admin sees all.
+    /// Returns the modules that the caller may read, or all of them for an
+    /// admin.
     fn visible_modules(&self, identity: &Identity) -> Vec<ModuleInfo> {
         self.state
             .module_infos()

@@ -213,7 +213,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// What `blitd token create` asks for.
+/// The request of `blitd token create`.
 #[derive(Debug, Clone)]
 pub struct NewToken {
     /// Unique name.

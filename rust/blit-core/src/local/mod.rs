@@ -487,7 +487,7 @@ fn canonicalize_existing_prefix(path: &Path) -> Result<PathBuf> {
 }
 
 /// Raises the soft limit on open files to the hard limit, once per process,
-/// because each worker holds a source and a destination directory open per
+/// because each worker keeps a source and a destination directory open per
 /// level of the tree it is in.
 fn raise_open_file_limit() {
     static ONCE: std::sync::Once = std::sync::Once::new();

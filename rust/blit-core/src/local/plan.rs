@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::fsops::Meta;
 
-/// How the destination directory of a [`DirPlan`] comes to exist.
+/// The state of a [`DirPlan`]'s destination directory before the apply phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum DirState {
     /// It exists as a real directory.
