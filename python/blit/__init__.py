@@ -18,7 +18,6 @@ otherwise read the ``BLIT_TOKEN`` environment variable.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable
 
 from blit._blit import (
     DEFAULT_THREADS,
@@ -34,7 +33,7 @@ from blit._blit import (
     __version__,
 )
 from blit._blit import copy as _copy
-from blit._remote import CaFileArg, PathArg, list, pull, purge, push, status
+from blit._remote import list, pull, purge, push, status
 from blit._remote import exclude_list as _exclude_list
 from blit._remote import remote_address as _remote_address
 from blit._remote import remote_to_remote_error as _remote_to_remote_error
@@ -51,6 +50,14 @@ from blit.errors import (
     ResourceExhaustedError,
     TransferError,
 )
+
+# typing is imported only by type checkers: at run time it costs more
+# than the rest of the start-up of the blit command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from blit._remote import CaFileArg, PathArg
 
 __all__ = [
     "__version__",

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import builtins
 import os
-from typing import Callable, Iterable, Union
 
 from blit._blit import Client, DaemonStatus, Entry, Module, Progress, Summary
 from blit.errors import InternalError, InvalidArgumentError
 
 __all__ = ["push", "pull", "list", "purge", "status", "remote_address", "exclude_list"]
 
-PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+# typing is imported only by type checkers: at run time it costs more
+# than the rest of the start-up of the blit command.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Union
 
-# The path of a PEM file of CA certificates, for ``tls_ca=``.
-CaFileArg = Union[str, "os.PathLike[str]"]
+    PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
-ProgressCallback = Callable[[Progress], object]
+    # The path of a PEM file of CA certificates, for ``tls_ca=``.
+    CaFileArg = Union[str, "os.PathLike[str]"]
+
+    ProgressCallback = Callable[[Progress], object]
 
 # The schemes of remote addresses, matched case-sensitively as the core does.
 REMOTE_SCHEMES = ("blit://", "blits://")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import TYPE_CHECKING, Any
 
 import blit
 from blit._remote import names_daemon_only
@@ -12,8 +11,10 @@ from blit.cli import exit_status, remote_options
 from blit.cli.output import print_out, printable
 from blit.cli.parsing import ArgumentParser, HelpFormatter
 
+TYPE_CHECKING = False  # not typing's: importing typing slows the command's start-up
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
     from blit import Entry, Module
 

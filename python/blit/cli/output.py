@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO
+
+TYPE_CHECKING = False  # not typing's: importing typing slows the command's start-up
+if TYPE_CHECKING:
+    from typing import IO
 
 BYTE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import IO, TYPE_CHECKING
 
 from blit.cli.output import format_bytes, format_clock, printable
 
+TYPE_CHECKING = False  # not typing's: importing typing slows the command's start-up
 if TYPE_CHECKING:
+    from typing import IO
+
     from blit import Progress
 
 # Minimum time between two redraws, in seconds.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from blit.errors import InvalidArgumentError
 
+TYPE_CHECKING = False  # not typing's: importing typing slows the command's start-up
 if TYPE_CHECKING:
     from blit.cli.parsing import ArgumentParser
 

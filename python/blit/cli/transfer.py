@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Callable
 
 import blit
 from blit._blit import DEFAULT_THREADS
@@ -18,8 +17,13 @@ from blit.cli.output import format_bytes, format_seconds, print_err, print_out, 
 from blit.cli.parsing import ArgumentParser, HelpFormatter
 from blit.cli.progress import ProgressLine
 
+TYPE_CHECKING = False  # not typing's: importing typing slows the command's start-up
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from blit import Summary
+
+    ProgressCallback = Callable[[blit.Progress], object]
 
 COPY_DESCRIPTION = """\
 Copy SRC to DST without deleting anything in DST.
@@ -76,8 +80,6 @@ output:
   dry_run, failures, changes). Control characters in paths print as \\xNN
   in text output; --json keeps paths exact.
 """
-
-ProgressCallback = Callable[[blit.Progress], object]
 
 
 def add_commands(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
