@@ -71,7 +71,7 @@ impl DataStream {
     /// plain TCP, buffered reads through rustls for TLS.
     pub(crate) fn into_frame_reader(self) -> FrameReader {
         match self {
-            DataStream::Plain(stream) => FrameReader::Socket(stream),
+            DataStream::Plain(stream) => FrameReader::socket(stream),
             DataStream::Tls(stream) => FrameReader::Reader(stream),
         }
     }
@@ -89,7 +89,7 @@ impl DataStream {
         send: impl FnOnce(&mut FrameWriter<'_>) -> Result<()>,
     ) -> Result<()> {
         match self {
-            DataStream::Plain(stream) => send(&mut FrameWriter::Socket(&stream)),
+            DataStream::Plain(stream) => send(&mut FrameWriter::socket(&stream)),
             DataStream::Tls(mut stream) => {
                 let mut buffered = BufWriter::with_capacity(TLS_WRITE_BUFFER, stream.as_mut());
                 send(&mut FrameWriter::Writer(&mut buffered))?;

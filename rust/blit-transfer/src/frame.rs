@@ -16,8 +16,11 @@
 //! zeros, and the receiver discards the file. The same byte sequence travels
 //! inside gRPC `DataChunk` messages when the data port is not used.
 //!
-//! On Linux the sender moves file bytes with `sendfile` and the receiver
-//! with `splice` through a pipe, so the content never enters user space.
+//! On a plain TCP connection both ends keep a buffer of
+//! [`SOCKET_BUFFER`] bytes, so the headers and contents of many small files
+//! share one `send` and one `recv`. Files larger than [`SMALL_FILE`] bypass
+//! the buffers: the sender moves them with `sendfile` and the receiver with
+//! `splice` through a pipe, so their content never enters user space.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -33,8 +36,21 @@ pub const TAG_END: u8 = 0;
 /// Maximum length of a failure message, in bytes.
 pub const MAX_MESSAGE_LEN: u32 = 4096;
 
+/// Files up to this size travel through the socket buffers; larger ones
+/// go by `sendfile` and `splice`, whose set-up costs more than copying a
+/// small file twice.
+pub const SMALL_FILE: u64 = 64 << 10;
+
+/// Size of the write buffer of a [`FrameWriter::socket`] and the read
+/// buffer of a [`FrameReader::socket`].
+pub const SOCKET_BUFFER: usize = 256 << 10;
+
 /// Bytes moved per `sendfile` or `splice` call.
 const ZERO_COPY_CHUNK: usize = 1 << 20;
+
+/// Pipe capacity asked for on the receiving side, so one `splice` pair
+/// moves up to this much instead of the default 64 KiB.
+const PIPE_SIZE: usize = 1 << 20;
 
 /// Size of the buffer used where zero-copy is not possible.
 const BUFFER_SIZE: usize = 256 << 10;
@@ -61,20 +77,96 @@ pub enum Frame {
     End,
 }
 
-/// The destination of frames: a TCP socket (zero-copy) or any writer, such
-/// as the gRPC fallback's chunk buffer.
+/// The destination of frames: a TCP socket (buffered, with zero-copy for
+/// large files) or any writer, such as the gRPC fallback's chunk buffer.
 pub enum FrameWriter<'a> {
-    /// A data-plane connection.
-    Socket(&'a TcpStream),
+    /// A data-plane connection; make one with [`FrameWriter::socket`].
+    Socket(SocketWriter<'a>),
     /// A buffering writer.
     Writer(&'a mut dyn Write),
 }
 
-impl FrameWriter<'_> {
+/// A data-plane connection with its write buffer.
+pub struct SocketWriter<'a> {
+    stream: &'a TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl SocketWriter<'_> {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buffer.len() + bytes.len() > SOCKET_BUFFER {
+            self.flush()?;
+        }
+        if bytes.len() >= SOCKET_BUFFER {
+            return (&*self.stream).write_all(bytes);
+        }
+        self.buffer.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buffer.is_empty() {
+            (&*self.stream).write_all(&self.buffer)?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    /// Appends up to `size` bytes of `file` to the buffer and returns how
+    /// many it read; fewer than `size` when the file ended early.
+    fn append_file(
+        &mut self,
+        file: &OwnedFd,
+        size: u64,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> io::Result<u64> {
+        let size = size as usize;
+        if self.buffer.len() + size > SOCKET_BUFFER {
+            self.flush()?;
+        }
+        let start = self.buffer.len();
+        self.buffer.resize(start + size, 0);
+        let mut read = 0;
+        while read < size {
+            match rustix::io::read(file, &mut self.buffer[start + read..]) {
+                Ok(0) => break,
+                Ok(n) => read += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => {
+                    self.buffer.truncate(start);
+                    return Err(err.into());
+                }
+            }
+        }
+        self.buffer.truncate(start + read);
+        on_bytes(read as u64);
+        Ok(read as u64)
+    }
+}
+
+impl<'a> FrameWriter<'a> {
+    /// Returns a writer over a data-plane connection.
+    pub fn socket(stream: &'a TcpStream) -> FrameWriter<'a> {
+        FrameWriter::Socket(SocketWriter {
+            stream,
+            buffer: Vec::with_capacity(SOCKET_BUFFER),
+        })
+    }
+
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
-            FrameWriter::Socket(stream) => (&**stream).write_all(bytes),
+            FrameWriter::Socket(socket) => socket.write_all(bytes),
             FrameWriter::Writer(writer) => writer.write_all(bytes),
+        }
+    }
+
+    /// Sends what is buffered. The sender calls this before it waits for
+    /// more work, so that the receiver is never left waiting for bytes
+    /// that sit in a buffer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            FrameWriter::Socket(socket) => socket.flush(),
+            FrameWriter::Writer(writer) => writer.flush(),
         }
     }
 
@@ -96,7 +188,13 @@ impl FrameWriter<'_> {
         self.write_all(&header)?;
 
         let copied = match self {
-            FrameWriter::Socket(stream) => send_file_zero_copy(stream, file, size, on_bytes)?,
+            FrameWriter::Socket(socket) if size <= SMALL_FILE => {
+                socket.append_file(file, size, on_bytes)?
+            }
+            FrameWriter::Socket(socket) => {
+                socket.flush()?;
+                send_file_zero_copy(socket.stream, file, size, on_bytes)?
+            }
             FrameWriter::Writer(writer) => send_file_buffered(&mut **writer, file, size, on_bytes)?,
         };
         if copied == size {
@@ -122,9 +220,10 @@ impl FrameWriter<'_> {
         self.write_all(&frame)
     }
 
-    /// Writes the end frame.
+    /// Writes the end frame and sends what is buffered.
     pub fn write_end(&mut self) -> io::Result<()> {
-        self.write_all(&[TAG_END])
+        self.write_all(&[TAG_END])?;
+        self.flush()
     }
 }
 
@@ -197,19 +296,124 @@ fn send_file_buffered(
     Ok(sent)
 }
 
-/// The source of frames: a TCP socket (zero-copy into files) or any reader,
-/// such as the gRPC fallback's chunk stream.
+/// The source of frames: a TCP socket (buffered, with zero-copy into large
+/// files) or any reader, such as the gRPC fallback's chunk stream.
 pub enum FrameReader {
-    /// A data-plane connection.
-    Socket(TcpStream),
+    /// A data-plane connection; make one with [`FrameReader::socket`].
+    Socket(SocketReader),
     /// Any byte stream.
     Reader(Box<dyn Read + Send>),
 }
 
+/// A data-plane connection with its read buffer and, once a large file has
+/// arrived, the pipe that `splice` moves its bytes through.
+pub struct SocketReader {
+    stream: TcpStream,
+    buffer: Box<[u8]>,
+    /// The unread bytes are `buffer[start..end]`.
+    start: usize,
+    end: usize,
+    pipe: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl SocketReader {
+    fn buffered(&self) -> &[u8] {
+        &self.buffer[self.start..self.end]
+    }
+
+    /// Refills the empty buffer with what the socket has, at least one byte.
+    fn fill(&mut self) -> io::Result<()> {
+        loop {
+            match self.stream.read(&mut self.buffer) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Ok(n) => {
+                    self.start = 0;
+                    self.end = n;
+                    return Ok(());
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    fn read_exact(&mut self, out: &mut [u8]) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < out.len() {
+            if self.start == self.end {
+                self.fill()?;
+            }
+            let take = (out.len() - filled).min(self.end - self.start);
+            out[filled..filled + take].copy_from_slice(&self.buffer[self.start..self.start + take]);
+            self.start += take;
+            filled += take;
+        }
+        Ok(())
+    }
+
+    /// Moves `size` content bytes into `file`, or discards them; see
+    /// [`FrameReader::copy_buffered`] for the error contract.
+    fn read_into(
+        &mut self,
+        size: u64,
+        mut file: Option<&OwnedFd>,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> io::Result<Option<io::Error>> {
+        let mut left = size;
+        let mut write_error = None;
+        while left > 0 {
+            if self.start == self.end {
+                // The buffer is empty: a large remainder goes straight from
+                // the socket into the file.
+                if let Some(target) = file.filter(|_| left > SMALL_FILE) {
+                    let pipe = match self.pipe.take() {
+                        Some(pipe) => pipe,
+                        None => new_pipe()?,
+                    };
+                    let result = splice_to_file(&self.stream, &pipe, target, left, on_bytes)?;
+                    self.pipe = Some(pipe);
+                    match result {
+                        None => return Ok(None),
+                        Some((err, remaining)) => {
+                            write_error = Some(err);
+                            file = None;
+                            left = remaining;
+                            continue;
+                        }
+                    }
+                }
+                self.fill()?;
+            }
+            let take = left.min(self.buffered().len() as u64) as usize;
+            if let Some(target) = file {
+                if let Err(err) = write_all_fd(target, &self.buffered()[..take]) {
+                    write_error = Some(err);
+                    file = None;
+                }
+            }
+            self.start += take;
+            left -= take as u64;
+            on_bytes(take as u64);
+        }
+        Ok(write_error)
+    }
+}
+
 impl FrameReader {
+    /// Returns a reader over a data-plane connection.
+    pub fn socket(stream: TcpStream) -> FrameReader {
+        FrameReader::Socket(SocketReader {
+            stream,
+            buffer: vec![0u8; SOCKET_BUFFER].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            pipe: None,
+        })
+    }
+
     fn read_exact(&mut self, buffer: &mut [u8]) -> io::Result<()> {
         match self {
-            FrameReader::Socket(stream) => stream.read_exact(buffer),
+            FrameReader::Socket(socket) => socket.read_exact(buffer),
             FrameReader::Reader(reader) => reader.read_exact(buffer),
         }
     }
@@ -278,17 +482,9 @@ impl FrameReader {
         file: Option<&OwnedFd>,
         on_bytes: &mut dyn FnMut(u64),
     ) -> io::Result<Content> {
-        let write_error = match (file, &mut *self) {
-            (Some(file), FrameReader::Socket(stream)) => {
-                match splice_to_file(stream, file, size, on_bytes)? {
-                    None => None,
-                    Some((err, remaining)) => {
-                        self.copy_buffered(remaining, None, on_bytes)?;
-                        Some(err)
-                    }
-                }
-            }
-            (file, _) => self.copy_buffered(size, file, on_bytes)?,
+        let write_error = match self {
+            FrameReader::Socket(socket) => socket.read_into(size, file, on_bytes)?,
+            FrameReader::Reader(_) => self.copy_buffered(size, file, on_bytes)?,
         };
         let mut status = [0u8; 1];
         self.read_exact(&mut status)?;
@@ -359,25 +555,36 @@ fn write_all_fd(file: &OwnedFd, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Moves `size` bytes from the socket into the file through a pipe.
-/// Returns `Some((error, remaining))` when writing the file fails: the
-/// bytes already in the pipe are drained, and `remaining` bytes are still
-/// unread on the socket.
+/// Opens the pipe that large files are spliced through, as large as the
+/// system allows up to [`PIPE_SIZE`].
+fn new_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    if let Err(err) = rustix::pipe::fcntl_setpipe_size(&write, PIPE_SIZE) {
+        // The default 64 KiB pipe works, with more system calls.
+        tracing::debug!(error = %err, "cannot enlarge the splice pipe");
+    }
+    Ok((read, write))
+}
+
+/// Moves `size` bytes from the socket into the file through `pipe`, which
+/// is empty before and after. Returns `Some((error, remaining))` when
+/// writing the file fails: the bytes already in the pipe are drained, and
+/// `remaining` bytes are still unread on the socket.
 fn splice_to_file(
     stream: &TcpStream,
+    (pipe_read, pipe_write): &(OwnedFd, OwnedFd),
     file: &OwnedFd,
     size: u64,
     on_bytes: &mut dyn FnMut(u64),
 ) -> io::Result<Option<(io::Error, u64)>> {
-    use rustix::pipe::{SpliceFlags, pipe, splice};
-    let (pipe_read, pipe_write) = pipe()?;
+    use rustix::pipe::{SpliceFlags, splice};
     let mut left = size;
     while left > 0 {
         let chunk = left.min(ZERO_COPY_CHUNK as u64) as usize;
         let moved = match splice(
             stream.as_fd(),
             None,
-            &pipe_write,
+            pipe_write,
             None,
             chunk,
             SpliceFlags::MOVE,
@@ -391,7 +598,7 @@ fn splice_to_file(
         on_bytes(moved as u64);
         let mut in_pipe = moved;
         while in_pipe > 0 {
-            let written = match splice(&pipe_read, None, file, None, in_pipe, SpliceFlags::MOVE) {
+            let written = match splice(pipe_read, None, file, None, in_pipe, SpliceFlags::MOVE) {
                 Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
                 Ok(n) => Ok(n),
                 Err(rustix::io::Errno::INTR) => continue,
@@ -400,7 +607,7 @@ fn splice_to_file(
             match written {
                 Ok(n) => in_pipe -= n,
                 Err(err) => {
-                    drain_pipe(&pipe_read, in_pipe)?;
+                    drain_pipe(pipe_read, in_pipe)?;
                     return Ok(Some((err, left)));
                 }
             }
@@ -527,7 +734,7 @@ mod tests {
         let (_temp, source) = file_with(&content);
         let sender = std::thread::spawn(move || {
             let stream = TcpStream::connect(address).unwrap();
-            let mut writer = FrameWriter::Socket(&stream);
+            let mut writer = FrameWriter::socket(&stream);
             writer
                 .write_file(0, 3_000_000, &source, &mut |_| {})
                 .unwrap();
@@ -535,7 +742,7 @@ mod tests {
         });
 
         let (stream, _) = listener.accept().unwrap();
-        let mut reader = FrameReader::Socket(stream);
+        let mut reader = FrameReader::socket(stream);
         let out = tempfile::NamedTempFile::new().unwrap();
         let out_fd = OwnedFd::from(out.reopen().unwrap());
         assert_eq!(
@@ -552,6 +759,156 @@ mod tests {
         assert_eq!(reader.next_frame().unwrap(), Frame::End);
         sender.join().unwrap();
         assert_eq!(std::fs::read(out.path()).unwrap(), content);
+    }
+
+    /// Sends `files` over a loopback connection with the socket writer and
+    /// returns the reader's end of it.
+    fn socket_pair_sending(files: Vec<Vec<u8>>) -> (FrameReader, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let sender = std::thread::spawn(move || {
+            let stream = TcpStream::connect(address).unwrap();
+            let mut writer = FrameWriter::socket(&stream);
+            for (index, content) in files.iter().enumerate() {
+                let (_temp, source) = file_with(content);
+                let size = content.len() as u64;
+                assert_eq!(
+                    writer
+                        .write_file(index as u64, size, &source, &mut |_| {})
+                        .unwrap(),
+                    size
+                );
+            }
+            writer.write_failed(99, "cannot open").unwrap();
+            writer.write_end().unwrap();
+        });
+        let (stream, _) = listener.accept().unwrap();
+        (FrameReader::socket(stream), sender)
+    }
+
+    /// Sizes on both sides of the small-file limit and the buffer size, so
+    /// headers and contents straddle buffer refills and large files start
+    /// with bytes that are already buffered.
+    fn mixed_sizes() -> Vec<Vec<u8>> {
+        let sizes = [
+            0,
+            1,
+            17,
+            4096,
+            SMALL_FILE as usize - 1,
+            SMALL_FILE as usize,
+            SMALL_FILE as usize + 1,
+            3,
+            SOCKET_BUFFER - 5,
+            SOCKET_BUFFER + 7,
+            2_500_000,
+            9,
+        ];
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(n, &size)| (0..size).map(|i| ((i * 7 + n) % 253) as u8).collect())
+            .collect()
+    }
+
+    #[test]
+    fn socket_round_trip_of_small_and_large_files() {
+        let files = mixed_sizes();
+        let (mut reader, sender) = socket_pair_sending(files.clone());
+        for (index, content) in files.iter().enumerate() {
+            let size = content.len() as u64;
+            assert_eq!(
+                reader.next_frame().unwrap(),
+                Frame::File {
+                    index: index as u64,
+                    size
+                }
+            );
+            let out = tempfile::NamedTempFile::new().unwrap();
+            let out_fd = OwnedFd::from(out.reopen().unwrap());
+            let mut seen = 0;
+            let status = reader
+                .read_content(size, Some(&out_fd), &mut |n| seen += n)
+                .unwrap();
+            assert!(matches!(status, Content::Complete), "{status:?}");
+            assert_eq!(seen, size);
+            assert!(
+                std::fs::read(out.path()).unwrap() == *content,
+                "file {index} of {size} bytes differs"
+            );
+        }
+        assert_eq!(
+            reader.next_frame().unwrap(),
+            Frame::Failed {
+                index: 99,
+                message: "cannot open".into()
+            }
+        );
+        assert_eq!(reader.next_frame().unwrap(), Frame::End);
+        sender.join().unwrap();
+    }
+
+    /// A destination that refuses writes fails each file on its own, on
+    /// both the buffered and the splice path, and the stream stays in step.
+    #[test]
+    fn socket_write_failures_keep_the_stream_in_step() {
+        let files = mixed_sizes();
+        let (mut reader, sender) = socket_pair_sending(files.clone());
+        let read_only = tempfile::NamedTempFile::new().unwrap();
+        let read_only_fd = OwnedFd::from(std::fs::File::open(read_only.path()).unwrap());
+        for (index, content) in files.iter().enumerate() {
+            let size = content.len() as u64;
+            assert_eq!(
+                reader.next_frame().unwrap(),
+                Frame::File {
+                    index: index as u64,
+                    size
+                }
+            );
+            let status = reader
+                .read_content(size, Some(&read_only_fd), &mut |_| {})
+                .unwrap();
+            if size == 0 {
+                assert!(matches!(status, Content::Complete), "{status:?}");
+            } else {
+                assert!(
+                    matches!(status, Content::WriteFailed(_)),
+                    "file {index} of {size} bytes: {status:?}"
+                );
+            }
+        }
+        assert!(matches!(
+            reader.next_frame().unwrap(),
+            Frame::Failed { index: 99, .. }
+        ));
+        assert_eq!(reader.next_frame().unwrap(), Frame::End);
+        sender.join().unwrap();
+    }
+
+    #[test]
+    fn socket_writer_pads_a_shrunk_small_file() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let sender = std::thread::spawn(move || {
+            let stream = TcpStream::connect(address).unwrap();
+            let mut writer = FrameWriter::socket(&stream);
+            let (_temp, source) = file_with(b"abc");
+            assert_eq!(writer.write_file(4, 10, &source, &mut |_| {}).unwrap(), 3);
+            writer.write_end().unwrap();
+        });
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = FrameReader::socket(stream);
+        assert_eq!(
+            reader.next_frame().unwrap(),
+            Frame::File { index: 4, size: 10 }
+        );
+        let status = reader.read_content(10, None, &mut |_| {}).unwrap();
+        assert!(
+            matches!(status, Content::SenderFailed(ref m) if m.contains("shrank")),
+            "{status:?}"
+        );
+        assert_eq!(reader.next_frame().unwrap(), Frame::End);
+        sender.join().unwrap();
     }
 
     /// Feeds many random and mutated byte streams to the reader: it must

@@ -62,6 +62,46 @@ pub fn open_dir(root: &OwnedFd, parts: &[&OsStr]) -> io::Result<OwnedFd> {
     Ok(current)
 }
 
+/// The directory of the last file that one data connection read or wrote,
+/// kept open for the next. The manifest lists a directory's files
+/// together, so consecutive files usually share it, and reusing it saves
+/// opening every component of the path again for each file.
+#[derive(Default)]
+pub struct DirCache {
+    path: Vec<u8>,
+    dir: Option<OwnedFd>,
+}
+
+impl DirCache {
+    /// Returns the directory at the peer path `parent` below `root`,
+    /// opened as [`open_dir`] does unless it is the one already open.
+    ///
+    /// # Errors
+    ///
+    /// Returns `InvalidInput` for a path that [`components`] rejects, and
+    /// the error of opening any component.
+    pub fn open(&mut self, root: &OwnedFd, parent: &[u8]) -> io::Result<&OwnedFd> {
+        if self.dir.is_none() || self.path != parent {
+            self.dir = None;
+            let parts = components(parent)
+                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?;
+            let dir = open_dir(root, &parts)?;
+            self.path.clear();
+            self.path.extend_from_slice(parent);
+            self.dir = Some(dir);
+        }
+        Ok(self.dir.as_ref().expect("opened above"))
+    }
+}
+
+/// Splits a peer path at its last `/` into the parent path and the name.
+pub fn split_parent(path: &[u8]) -> (&[u8], &OsStr) {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(slash) => (&path[..slash], OsStr::from_bytes(&path[slash + 1..])),
+        None => (&[][..], OsStr::from_bytes(path)),
+    }
+}
+
 /// Opens the directory at `parts` below `root`, creating missing
 /// directories (mode 0755) and failing on any symlink.
 pub fn create_dir(root: &OwnedFd, parts: &[&OsStr]) -> io::Result<OwnedFd> {

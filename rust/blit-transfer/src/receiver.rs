@@ -24,7 +24,7 @@ use blit_core::{
 
 use crate::frame::{Content, Frame, FrameReader};
 use crate::manifest::{Entry, EntryKind};
-use crate::paths;
+use crate::paths::{self, DirCache};
 
 /// Options of the receiving end.
 #[derive(Debug, Clone)]
@@ -97,8 +97,9 @@ struct ManifestState {
 struct Group {
     parent: Vec<u8>,
     /// `None` when the directory does not exist (in a dry run) or could not
-    /// be opened.
-    dir: Option<OwnedFd>,
+    /// be opened. Shared so that each entry can borrow it while the state
+    /// that holds the group is borrowed too.
+    dir: Option<Arc<OwnedFd>>,
     /// Destination names present when the group started.
     existing: Vec<OsString>,
     /// Names that the manifest lists in this directory.
@@ -116,13 +117,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn to_path(bytes: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(bytes))
-}
-
-fn parent_and_name(path: &[u8]) -> (&[u8], &OsStr) {
-    match path.iter().rposition(|&b| b == b'/') {
-        Some(slash) => (&path[..slash], OsStr::from_bytes(&path[slash + 1..])),
-        None => (&[], OsStr::from_bytes(path)),
-    }
 }
 
 impl Receiver {
@@ -277,7 +271,7 @@ impl Receiver {
     /// from the current group's. Returns whether its bytes are needed.
     fn apply_entry(&self, state: &mut ManifestState, index: u64, entry: &Entry) -> bool {
         let (parent, name) = match &self.target {
-            Target::Dir => parent_and_name(&entry.path),
+            Target::Dir => paths::split_parent(&entry.path),
             Target::File(name) => (&[][..], name.as_os_str()),
         };
         let same_group = state.group.as_ref().is_some_and(|g| g.parent == parent);
@@ -296,7 +290,7 @@ impl Receiver {
             self.fail(&entry.path, "destination directory is not available");
             return false;
         };
-        let dir = rustix::io::dup(dir).expect("duplicating an open descriptor");
+        let dir = Arc::clone(dir);
 
         let dest = match fsops::stat_at(&dir, name) {
             Ok(meta) => Some(meta),
@@ -359,7 +353,7 @@ impl Receiver {
     ) {
         let meta = entry.meta();
         state.ungrouped.insert(entry.path.clone());
-        let (parent_path, _) = parent_and_name(&entry.path);
+        let (parent_path, _) = paths::split_parent(&entry.path);
         match dest {
             Some(dest) if dest.kind == Kind::Dir => {
                 let differs = dest.mode != meta.mode || !meta.same_mtime(&dest);
@@ -550,7 +544,7 @@ impl Receiver {
             }
         };
         group.existing = self.clean_stale_temps(state, &dir, parent);
-        group.dir = Some(dir);
+        group.dir = Some(Arc::new(dir));
         group
     }
 
@@ -703,6 +697,7 @@ impl Receiver {
     /// disk, for instance), since the stream cannot be resynchronized.
     /// Files finished before the error stay in place.
     pub fn receive(&self, reader: &mut FrameReader) -> Result<()> {
+        let mut dirs = DirCache::default();
         loop {
             if self.cancel.is_cancelled() {
                 return Err(Error::cancelled());
@@ -731,7 +726,7 @@ impl Receiver {
                             ),
                         ));
                     }
-                    self.write_file(reader, &file)?;
+                    self.write_file(reader, &mut dirs, &file)?;
                 }
             }
         }
@@ -746,7 +741,12 @@ impl Receiver {
         })
     }
 
-    fn write_file(&self, reader: &mut FrameReader, file: &PendingFile) -> Result<()> {
+    fn write_file(
+        &self,
+        reader: &mut FrameReader,
+        dirs: &mut DirCache,
+        file: &PendingFile,
+    ) -> Result<()> {
         let broken = |err: std::io::Error| {
             Error::new(
                 ErrorKind::from_io(&err),
@@ -761,11 +761,11 @@ impl Receiver {
             self.fail(&file.path, message);
             Ok(())
         };
-        let (dir, name) = match self.open_parent(&file.path) {
+        let (dir, name) = match self.open_parent(dirs, &file.path) {
             Ok(found) => found,
             Err(message) => return skip(reader, message),
         };
-        let temp = match TempFile::create(&dir) {
+        let temp = match TempFile::create(dir) {
             Ok(temp) => temp,
             Err(err) => return skip(reader, format!("cannot create temporary file: {err}")),
         };
@@ -792,7 +792,7 @@ impl Receiver {
 
         let finish = || -> std::io::Result<()> {
             if file.replace_dir {
-                fsops::remove_tree_at(&dir, &name)?;
+                fsops::remove_tree_at(dir, &name)?;
             }
             temp.commit(&name, &file.meta, self.options.fsync)
         };
@@ -803,15 +803,20 @@ impl Receiver {
         Ok(())
     }
 
-    fn open_parent(&self, path: &[u8]) -> std::result::Result<(OwnedFd, OsString), String> {
+    fn open_parent<'a>(
+        &self,
+        dirs: &'a mut DirCache,
+        path: &[u8],
+    ) -> std::result::Result<(&'a OwnedFd, OsString), String> {
         let (parent, name) = match &self.target {
-            Target::Dir => parent_and_name(path),
+            Target::Dir => paths::split_parent(path),
             Target::File(name) => (&[][..], name.as_os_str()),
         };
-        let parts = paths::components(parent).map_err(|err| err.to_string())?;
         let root = self.root.as_ref().ok_or("the destination does not exist")?;
-        let dir = paths::open_dir(root, &parts)
-            .map_err(|err| format!("cannot open destination directory: {err}"))?;
+        let dir = dirs.open(root, parent).map_err(|err| match err.kind() {
+            std::io::ErrorKind::InvalidInput => err.to_string(),
+            _ => format!("cannot open destination directory: {err}"),
+        })?;
         Ok((dir, name.to_os_string()))
     }
 

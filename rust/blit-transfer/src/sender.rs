@@ -3,9 +3,8 @@
 //! frames to one or more data connections.
 
 use std::collections::{HashMap, VecDeque};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,7 +13,7 @@ use blit_core::{CancelToken, Error, ErrorKind, Progress, Result};
 
 use crate::frame::FrameWriter;
 use crate::manifest::{Entry, EntryKind};
-use crate::paths;
+use crate::paths::{self, DirCache};
 
 /// The sending end of one transfer. Methods take `&self` so that the
 /// control stream and the data connections can drive it at once.
@@ -185,14 +184,28 @@ impl Sender {
                 format!("data connection failed: {err}"),
             )
         };
-        for index in self.queue.iter() {
+        let mut dirs = DirCache::default();
+        loop {
+            let index = match self.queue.try_recv() {
+                Ok(index) => index,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+                Err(crossbeam_channel::TryRecvError::Empty) => {
+                    // Nothing to send until more need-lists arrive: the
+                    // receiver must have every byte before this waits.
+                    writer.flush().map_err(broken)?;
+                    match self.queue.recv() {
+                        Ok(index) => index,
+                        Err(crossbeam_channel::RecvError) => break,
+                    }
+                }
+            };
             if self.cancel.is_cancelled() {
                 return Err(Error::cancelled());
             }
             let Some((path, size)) = lock(&self.state).files.remove(&index) else {
                 continue;
             };
-            match self.open_file(&path) {
+            match self.open_file(&mut dirs, &path) {
                 Ok((file, meta)) if meta.kind == Kind::File => {
                     let progress = &self.progress;
                     writer
@@ -212,24 +225,14 @@ impl Sender {
         writer.write_end().map_err(broken)
     }
 
-    fn open_file(&self, path: &[u8]) -> std::io::Result<(OwnedFd, Meta)> {
-        let (dir, name) = match &self.single {
-            Some(name) => (rustix::io::dup(&self.root)?, name.clone()),
+    fn open_file(&self, dirs: &mut DirCache, path: &[u8]) -> std::io::Result<(OwnedFd, Meta)> {
+        let file = match &self.single {
+            Some(name) => fsops::open_file_at(&self.root, name)?,
             None => {
-                let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
-                    Some(slash) => (&path[..slash], &path[slash + 1..]),
-                    None => (&[][..], path),
-                };
-                let parts = paths::components(parent).map_err(|err| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, err.to_string())
-                })?;
-                (
-                    paths::open_dir(&self.root, &parts)?,
-                    OsStr::from_bytes(name).to_os_string(),
-                )
+                let (parent, name) = paths::split_parent(path);
+                fsops::open_file_at(dirs.open(&self.root, parent)?, name)?
             }
         };
-        let file = fsops::open_file_at(&dir, &name)?;
         let meta = Meta::from_stat(&rustix::fs::fstat(&file)?);
         Ok((file, meta))
     }

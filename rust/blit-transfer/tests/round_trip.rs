@@ -102,7 +102,7 @@ fn transfer(src: &Path, dst: &Path, receiver_options: ReceiverOptions, path: Rou
                     std::thread::spawn(move || {
                         let stream = TcpStream::connect(address).unwrap();
                         sender
-                            .run_connection(&mut FrameWriter::Socket(&stream))
+                            .run_connection(&mut FrameWriter::socket(&stream))
                             .unwrap();
                     })
                 })
@@ -112,7 +112,7 @@ fn transfer(src: &Path, dst: &Path, receiver_options: ReceiverOptions, path: Rou
                     let (stream, _) = listener.accept().unwrap();
                     let receiver = Arc::clone(&receiver);
                     std::thread::spawn(move || {
-                        receiver.receive(&mut FrameReader::Socket(stream)).unwrap()
+                        receiver.receive(&mut FrameReader::socket(stream)).unwrap()
                     })
                 })
                 .collect();

@@ -113,7 +113,7 @@ impl BlockingDataStream {
     /// plain TCP, buffered reads through rustls for TLS.
     pub fn into_frame_reader(self) -> FrameReader {
         match self {
-            BlockingDataStream::Plain(stream) => FrameReader::Socket(stream),
+            BlockingDataStream::Plain(stream) => FrameReader::socket(stream),
             BlockingDataStream::Tls(stream) => FrameReader::Reader(stream),
         }
     }
@@ -128,7 +128,7 @@ impl BlockingDataStream {
     /// buffered bytes cannot be written.
     pub fn send_frames(self, send: impl FnOnce(&mut FrameWriter<'_>) -> Result<()>) -> Result<()> {
         match self {
-            BlockingDataStream::Plain(stream) => send(&mut FrameWriter::Socket(&stream)),
+            BlockingDataStream::Plain(stream) => send(&mut FrameWriter::socket(&stream)),
             BlockingDataStream::Tls(mut stream) => {
                 let mut buffered = BufWriter::with_capacity(TLS_WRITE_BUFFER, stream.as_mut());
                 send(&mut FrameWriter::Writer(&mut buffered))?;
