@@ -25,6 +25,7 @@ __all__ = [
     "Module",
     "DaemonStatus",
     "blitd_main",
+    "check_config",
 ]
 
 __version__: Final[str]
@@ -494,4 +495,23 @@ def blitd_main(argv: Sequence[str]) -> int:
         0 after a graceful shutdown, ``--help``, ``--version`` or a valid
         ``--check-config``; 1 when the config is invalid or the daemon cannot
         start; 2 for invalid arguments.
+    """
+
+def check_config(text: str, origin: str) -> None:
+    """Validate the text of a blitd config file with the daemon's own parser.
+
+    The check is the one that ``blitd --check-config`` makes, without
+    reading a file or loading TLS certificates. It does check that each
+    module's ``path`` is an existing directory on this machine.
+
+    Args:
+        text: The TOML text of the config.
+        origin: A name for the text, such as its file path, that starts
+            each error message.
+
+    Raises:
+        blit.InvalidArgumentError: The config is invalid. The message starts
+            with ``origin``, followed by the line (``origin:LINE: ...``)
+            for errors tied to one line, and names the key or value and
+            the fix.
     """

@@ -145,5 +145,6 @@ fn _blit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<remote::PyModuleInfo>()?;
     m.add_class::<remote::PyDaemonStatus>()?;
     m.add_function(wrap_pyfunction!(remote::blitd_main, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::check_config, m)?)?;
     Ok(())
 }

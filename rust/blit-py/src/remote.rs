@@ -361,3 +361,18 @@ impl PyClient {
 pub(crate) fn blitd_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> u8 {
     py.detach(|| blitd::run_with_args(argv))
 }
+
+/// Validates daemon config text with the daemon's own parser and raises the
+/// `blit.errors` class of the parser's error: `InvalidArgumentError` for an
+/// invalid config, with a message that starts with `origin:LINE:` for
+/// errors tied to one line and with `origin:` for the others.
+#[pyfunction]
+pub(crate) fn check_config(py: Python<'_>, text: &str, origin: &str) -> PyResult<()> {
+    // The parser checks that module directories exist, so it touches the
+    // file system; release the GIL as for any other I/O.
+    let origin = std::path::Path::new(origin);
+    match py.detach(|| blitd::config::Config::parse(text, origin)) {
+        Ok(_) => Ok(()),
+        Err(err) => Err(to_py_err(py, &err)),
+    }
+}

@@ -65,6 +65,17 @@ impl Identity {
         }
     }
 
+    /// Returns whether the caller presented a token with the admin
+    /// permission. Unlike [`Identity::is_admin`], this is false without
+    /// authentication, so `list = false` hides a module from everyone when
+    /// `auth = "none"`.
+    pub fn has_admin_token(&self) -> bool {
+        match self {
+            Identity::Anonymous => false,
+            Identity::Token(record) => record.permissions.contains(&Permission::Admin),
+        }
+    }
+
     /// Checks a permission, returning PERMISSION_DENIED naming the module
     /// and the missing permission.
     ///

@@ -6,6 +6,7 @@
 //! data_port = 50052                 # TCP data plane, same address
 //! auth = "token"                    # or "none", on a loopback address only
 //! token_file = "/var/lib/blit/tokens.toml"
+//! max_connections = 0               # concurrent operations; 0 = unlimited
 //!
 //! [daemon.tls]
 //! cert = "/etc/blit/cert.pem"
@@ -16,7 +17,17 @@
 //! path = "/srv/backups"
 //! read_only = false
 //! comment = "nightly backups"
+//! list = true                       # false: hidden from non-admin listings
+//! hosts_allow = ["10.0.0.0/8", "fd00::/8"]  # or hosts_deny = [...]
+//! max_connections = 4               # concurrent operations; 0 = unlimited
+//! exclude = ["*.key", "/private/"]  # never listed, pulled, written or deleted
 //! ```
+//!
+//! `hosts_allow` and `hosts_deny` follow rsyncd's `hosts allow` and `hosts
+//! deny`. A peer that matches `hosts_allow` is admitted, and otherwise one
+//! that matches `hosts_deny` is rejected. A peer that matches neither list
+//! is rejected only when `hosts_allow` is set and `hosts_deny` is not (see
+//! [`hosts::is_admitted`]).
 //!
 //! An unknown key is an error that names the key and its line, so a typo
 //! never silently changes what the daemon serves.
@@ -25,8 +36,11 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use blit_core::{Error, ErrorKind, Result};
+use blit_core::{Error, ErrorKind, Filter, Result};
 use serde::Deserialize;
+use toml::Spanned;
+
+use crate::hosts::{self, HostPattern};
 
 /// Control-plane address used when the config names none.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
@@ -56,6 +70,9 @@ pub struct DaemonConfig {
     pub token_file: Option<PathBuf>,
     /// Certificate and key for TLS, if configured.
     pub tls: Option<TlsConfig>,
+    /// Maximum number of concurrent operations (push and pull sessions,
+    /// lists and purges) in all modules together, or 0 for no limit.
+    pub max_connections: u32,
 }
 
 /// The way the daemon authenticates clients.
@@ -78,21 +95,113 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
-/// One `[[modules]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[modules]]` entry, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleConfig {
     /// Name used in addresses: letters, digits, `.`, `_` and `-`.
     pub name: String,
     /// Absolute path of the exported directory.
     pub path: PathBuf,
     /// Reject writes and deletions.
-    #[serde(default)]
     pub read_only: bool,
     /// Free-form description shown by `blit list`.
-    #[serde(default)]
     pub comment: String,
+    /// Whether the module appears in the module list for callers without
+    /// the admin permission. A hidden module stays usable by name.
+    pub list: bool,
+    /// Peers always admitted; see [`ModuleConfig::admits`].
+    pub hosts_allow: Vec<HostPattern>,
+    /// Peers rejected unless `hosts_allow` admits them.
+    pub hosts_deny: Vec<HostPattern>,
+    /// Maximum number of concurrent operations in this module, or 0 for no
+    /// limit.
+    pub max_connections: u32,
+    /// Paths, relative to the module's root, that clients can neither see
+    /// nor change.
+    pub exclude: ExcludeRules,
 }
+
+impl ModuleConfig {
+    /// Returns whether the module accepts requests from `peer`, with
+    /// rsyncd's `hosts allow` and `hosts deny` rules.
+    pub fn admits(&self, peer: std::net::IpAddr) -> bool {
+        hosts::is_admitted(&self.hosts_allow, &self.hosts_deny, peer)
+    }
+
+    /// Returns whether the module restricts peers by address.
+    pub fn has_host_rules(&self) -> bool {
+        !self.hosts_allow.is_empty() || !self.hosts_deny.is_empty()
+    }
+}
+
+/// A module's `exclude` patterns, compiled with rsync's rules (see
+/// [`blit_core::filter`]) relative to the module's root.
+#[derive(Debug, Clone)]
+pub struct ExcludeRules {
+    patterns: Vec<String>,
+    /// The patterns as written, which hide entries from list, pull and purge
+    /// and check the paths that those requests name.
+    filter: Filter,
+    /// The same patterns with the trailing `/` of directory-only patterns
+    /// removed, used where a push writes or deletes. A push must not
+    /// replace an excluded directory with a file or symlink of the same
+    /// name, and the receiver judges an incoming entry by its own kind, not
+    /// by the kind of what it would replace.
+    write_filter: Filter,
+}
+
+impl ExcludeRules {
+    /// Compiles the patterns.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ErrorKind::InvalidArgument`] naming the first invalid
+    /// pattern.
+    pub fn new(patterns: Vec<String>) -> Result<ExcludeRules> {
+        let filter = Filter::new(&patterns)?;
+        let widened: Vec<&str> = patterns
+            .iter()
+            .map(|pattern| pattern.strip_suffix('/').unwrap_or(pattern))
+            .collect();
+        let write_filter = Filter::new(&widened)?;
+        Ok(ExcludeRules {
+            patterns,
+            filter,
+            write_filter,
+        })
+    }
+
+    /// Returns the patterns as the config gives them.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Returns whether no pattern is set.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Returns the filter for reading: list and pull leave out what it
+    /// excludes.
+    pub fn read_filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Returns the filter for writing, which also applies directory-only
+    /// patterns to files and symlinks: push neither writes nor deletes
+    /// what it excludes.
+    pub fn write_filter(&self) -> &Filter {
+        &self.write_filter
+    }
+}
+
+impl PartialEq for ExcludeRules {
+    fn eq(&self, other: &ExcludeRules) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
+impl Eq for ExcludeRules {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,7 +209,7 @@ struct RawConfig {
     #[serde(default)]
     daemon: RawDaemon,
     #[serde(default)]
-    modules: Vec<ModuleConfig>,
+    modules: Vec<RawModule>,
 }
 
 #[derive(Default, Deserialize)]
@@ -111,6 +220,34 @@ struct RawDaemon {
     auth: Option<AuthMode>,
     token_file: Option<PathBuf>,
     tls: Option<TlsConfig>,
+    max_connections: Option<u32>,
+}
+
+/// A `[[modules]]` entry as written. The list entries keep their position
+/// in the text, so that an invalid one is reported with its line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModule {
+    name: String,
+    path: PathBuf,
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    comment: String,
+    #[serde(default = "default_list")]
+    list: bool,
+    #[serde(default)]
+    hosts_allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    hosts_deny: Vec<Spanned<String>>,
+    #[serde(default)]
+    max_connections: u32,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+}
+
+fn default_list() -> bool {
+    true
 }
 
 impl Config {
@@ -186,14 +323,17 @@ impl Config {
         }
 
         let mut names = HashSet::new();
-        for module in &raw.modules {
-            validate_module(module).map_err(&invalid)?;
-            if !names.insert(module.name.as_str()) {
+        let mut modules = Vec::with_capacity(raw.modules.len());
+        for module in raw.modules {
+            let module = build_module(module, text, origin)?;
+            validate_module(&module).map_err(&invalid)?;
+            if !names.insert(module.name.clone()) {
                 return Err(invalid(format!(
                     "module name {:?} is used twice; module names must be unique",
                     module.name
                 )));
             }
+            modules.push(module);
         }
 
         Ok(Config {
@@ -203,8 +343,9 @@ impl Config {
                 auth,
                 token_file: raw.daemon.token_file,
                 tls: raw.daemon.tls,
+                max_connections: raw.daemon.max_connections.unwrap_or(0),
             },
-            modules: raw.modules,
+            modules,
         })
     }
 
@@ -218,6 +359,83 @@ impl Config {
 fn line_of(text: &str, offset: usize) -> usize {
     let prefix = &text.as_bytes()[..offset.min(text.len())];
     prefix.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Parses the host rules and exclude patterns of a module. An invalid entry
+/// is an error that names the file, the entry's line, the module, the entry
+/// and the fix.
+fn build_module(raw: RawModule, text: &str, origin: &Path) -> Result<ModuleConfig> {
+    let name = raw.name;
+    let invalid_at = |span: std::ops::Range<usize>, message: String| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{}:{}: module {name:?}: {message}",
+                origin.display(),
+                line_of(text, span.start)
+            ),
+        )
+        .with_path(origin)
+    };
+    let host_rules = |key: &str, entries: Vec<Spanned<String>>| -> Result<Vec<HostPattern>> {
+        entries
+            .into_iter()
+            .map(|entry| {
+                let span = entry.span();
+                HostPattern::parse(entry.get_ref()).map_err(|why| {
+                    invalid_at(
+                        span,
+                        format!(
+                            "{key} entry {:?} is invalid: {why}; give an IP address such as \
+                             \"192.0.2.7\" or \"::1\", or a CIDR range such as \"10.0.0.0/8\" or \
+                             \"fd00::/8\"",
+                            entry.get_ref()
+                        ),
+                    )
+                })
+            })
+            .collect()
+    };
+    let hosts_allow = host_rules("hosts_allow", raw.hosts_allow)?;
+    let hosts_deny = host_rules("hosts_deny", raw.hosts_deny)?;
+    let mut patterns = Vec::with_capacity(raw.exclude.len());
+    for entry in raw.exclude {
+        let span = entry.span();
+        // Compiling each pattern alone finds the one to report.
+        if let Err(err) = Filter::new(std::slice::from_ref(entry.get_ref())) {
+            return Err(invalid_at(
+                span,
+                format!(
+                    "exclude: {}; write rsync-style patterns such as \"*.key\", \"/private/\" \
+                     or \"**/cache\"",
+                    err.message()
+                ),
+            ));
+        }
+        patterns.push(entry.into_inner());
+    }
+    let exclude = ExcludeRules::new(patterns).map_err(|err| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{}: module {name:?}: exclude: {}",
+                origin.display(),
+                err.message()
+            ),
+        )
+        .with_path(origin)
+    })?;
+    Ok(ModuleConfig {
+        name,
+        path: raw.path,
+        read_only: raw.read_only,
+        comment: raw.comment,
+        list: raw.list,
+        hosts_allow,
+        hosts_deny,
+        max_connections: raw.max_connections,
+        exclude,
+    })
 }
 
 fn validate_module(module: &ModuleConfig) -> std::result::Result<(), String> {
@@ -289,6 +507,131 @@ mod tests {
         assert_eq!(config.daemon.data_port, DEFAULT_DATA_PORT);
         assert_eq!(config.daemon.auth, AuthMode::Token);
         assert!(config.modules.is_empty());
+        assert_eq!(config.daemon.max_connections, 0);
+    }
+
+    /// Parses a config with one module `m` whose table ends with `keys`.
+    fn parse_module(keys: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[daemon]\nauth = \"none\"\n[[modules]]\nname = \"m\"\npath = {:?}\n{keys}\n",
+            dir.path()
+        );
+        parse(&text)
+    }
+
+    #[test]
+    fn module_access_keys_default() {
+        let config = parse_module("").unwrap();
+        let module = config.module("m").unwrap();
+        assert!(module.list);
+        assert!(module.hosts_allow.is_empty());
+        assert!(module.hosts_deny.is_empty());
+        assert!(!module.has_host_rules());
+        assert_eq!(module.max_connections, 0);
+        assert!(module.exclude.is_empty());
+        assert!(module.admits("192.0.2.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn module_access_keys_parse() {
+        let config = parse_module(
+            "list = false\nhosts_allow = [\"10.0.0.0/8\", \"::1\"]\n\
+             hosts_deny = [\"127.0.0.0/8\", \"fd00::/8\"]\nmax_connections = 3\n\
+             exclude = [\"*.key\", \"/private/\"]",
+        )
+        .unwrap();
+        let module = config.module("m").unwrap();
+        assert!(!module.list);
+        let allow: Vec<String> = module.hosts_allow.iter().map(|p| p.to_string()).collect();
+        assert_eq!(allow, ["10.0.0.0/8", "::1/128"]);
+        let deny: Vec<String> = module.hosts_deny.iter().map(|p| p.to_string()).collect();
+        assert_eq!(deny, ["127.0.0.0/8", "fd00::/8"]);
+        assert_eq!(module.max_connections, 3);
+        assert_eq!(module.exclude.patterns(), ["*.key", "/private/"]);
+        assert!(module.admits("10.1.2.3".parse().unwrap()));
+        assert!(!module.admits("127.0.0.1".parse().unwrap()));
+        assert!(!module.admits("::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn exclude_write_filter_widens_dir_patterns() {
+        let config = parse_module("exclude = [\"cache/\"]").unwrap();
+        let exclude = &config.module("m").unwrap().exclude;
+        let cache = Path::new("cache");
+        assert!(!exclude.read_filter().is_excluded(cache, false));
+        assert!(exclude.read_filter().is_excluded(cache, true));
+        assert!(exclude.write_filter().is_excluded(cache, false));
+        assert!(exclude.write_filter().is_excluded(cache, true));
+    }
+
+    #[test]
+    fn daemon_max_connections_parses() {
+        let config = parse("[daemon]\nauth = \"none\"\nmax_connections = 8\n").unwrap();
+        assert_eq!(config.daemon.max_connections, 8);
+        let err = parse("[daemon]\nauth = \"none\"\nmax_connections = -1\n").unwrap_err();
+        assert!(err.message().contains("test.toml:3"), "{}", err.message());
+    }
+
+    #[test]
+    fn invalid_host_entries_name_module_entry_and_line() {
+        let cases = [
+            (
+                "hosts_allow = [\"10.0.0.0/33\"]",
+                "hosts_allow entry \"10.0.0.0/33\"",
+            ),
+            (
+                "hosts_deny = [\"::1\",\n  \"example.com\"]",
+                "hosts_deny entry \"example.com\"",
+            ),
+        ];
+        for (keys, expected) in cases {
+            let err = parse_module(keys).unwrap_err();
+            let message = err.message();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+            assert!(message.contains(expected), "{message}");
+            assert!(message.contains("module \"m\""), "{message}");
+            assert!(message.contains("CIDR range such as"), "{message}");
+            let line = 6 + keys.matches('\n').count();
+            assert!(message.contains(&format!("test.toml:{line}:")), "{message}");
+        }
+    }
+
+    #[test]
+    fn invalid_exclude_pattern_names_module_and_line() {
+        let err = parse_module("exclude = [\"*.tmp\", \"a[b\"]").unwrap_err();
+        let message = err.message();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(message.contains("test.toml:6:"), "{message}");
+        assert!(message.contains("module \"m\""), "{message}");
+        assert!(message.contains("\"a[b\""), "{message}");
+        assert!(message.contains("rsync-style"), "{message}");
+        let err = parse_module("exclude = [\"/\"]").unwrap_err();
+        assert!(
+            err.message().contains("matches no name"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn wrong_types_of_access_keys_rejected() {
+        let cases = [
+            "list = \"no\"",
+            "hosts_allow = \"10.0.0.0/8\"",
+            "max_connections = -2",
+            "max_connections = 1.5",
+            "exclude = \"*.key\"",
+        ];
+        for keys in cases {
+            let err = parse_module(keys).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{keys}");
+            assert!(
+                err.message().contains("test.toml:6"),
+                "{keys}: {}",
+                err.message()
+            );
+        }
     }
 
     #[test]

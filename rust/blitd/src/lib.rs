@@ -23,6 +23,8 @@ pub mod config;
 mod data_plane;
 mod data_stream;
 pub mod grants;
+pub mod hosts;
+mod limits;
 mod log_limit;
 mod modules;
 mod pull;

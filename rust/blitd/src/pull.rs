@@ -57,10 +57,14 @@ pub(crate) async fn start(
     };
     // Checked before the lookup, so a token cannot probe other modules.
     identity.require(&start.module, Permission::Read)?;
-    let module = state.module(&start.module)?.clone();
+    let module = state.module_for_peer(&start.module, peer)?.clone();
     let options = start.options.clone().unwrap_or_default();
-    let filter = Filter::new(&options.exclude)?;
     let path = ClientPath::parse(&module, &start.path)?;
+    // The module's patterns apply at the pulled path's place in the module,
+    // so the walk leaves out what they exclude.
+    let filter = Filter::new(&options.exclude)?
+        .nested_in(module.exclude.read_filter().clone(), path.as_path());
+    let slot = state.acquire_slot(&module)?;
     let source = modules::open_source(&module, &path)?;
 
     let session = state.begin_session()?;
@@ -135,6 +139,10 @@ pub(crate) async fn start(
         }
         let walked = walker.await.map_err(join_error).and_then(|r| r);
         let outcome = result.and_then(|sent| walked.map(|failures| (sent, failures)));
+        // The walk and every data connection have ended. The slot is freed
+        // before the client learns the outcome, so that its next request
+        // never finds the slot still taken.
+        drop(slot);
         match outcome {
             Ok((_, failures)) => {
                 let snapshot = progress.snapshot();

@@ -70,10 +70,15 @@ pub(crate) async fn start(
     if options.mirror {
         identity.require(&start.module, Permission::Delete)?;
     }
-    let module = state.module(&start.module)?.clone();
+    let module = state.module_for_peer(&start.module, peer)?.clone();
     modules::check_writable(&module, "push")?;
-    let filter = Filter::new(&options.exclude)?;
     let path = ClientPath::parse(&module, &start.path)?;
+    // The client's patterns protect entries relative to the destination, and
+    // the module's apply at the destination's place in the module: the
+    // receiver neither writes nor deletes what either excludes.
+    let filter = Filter::new(&options.exclude)?
+        .nested_in(module.exclude.write_filter().clone(), path.as_path());
+    let slot = state.acquire_slot(&module)?;
     let (root, target) = open_destination(&module, &path, &start, options.dry_run)?;
 
     let session = state.begin_session()?;
@@ -113,6 +118,10 @@ pub(crate) async fn start(
         let started = Instant::now();
         let mut data = data;
         let result = run(&receiver, &mut requests, &responses, &mut data).await;
+        // Every data connection has ended. The slot is freed before the
+        // client learns the outcome, so that its next request never finds
+        // the slot still taken.
+        drop(slot);
         match result {
             Ok(summary) => {
                 tracing::info!(
@@ -157,13 +166,16 @@ async fn send(responses: &Responses, message: Outgoing) -> Result<()> {
 }
 
 /// Opens where the push lands: a directory to fill, or a directory and the
-/// name of the single file.
+/// name of the single file. A destination that the module's `exclude`
+/// patterns match, or that lies in an excluded directory, is rejected
+/// before anything is opened or created.
 fn open_destination(
     module: &ModuleConfig,
     path: &ClientPath,
     start: &PushStart,
     dry_run: bool,
 ) -> Result<(Option<OwnedFd>, Target)> {
+    modules::check_writable_path(module, path.as_path())?;
     let root = modules::open_root(module)?;
     let parts = path.components();
     let map = |err: std::io::Error| modules::map_open_error(module, path, err);
@@ -195,6 +207,7 @@ fn open_destination(
     let into_dir =
         path.trailing_slash || parts.is_empty() || paths::open_dir(&root, &parts).is_ok();
     if into_dir {
+        modules::check_writable_path(module, &path.as_path().join(source_name))?;
         let dir = if dry_run {
             paths::open_dir(&root, &parts).ok()
         } else {
@@ -219,6 +232,7 @@ fn open_destination(
         }
     })?;
     if fsops::stat_at(&dir, last).is_ok_and(|meta| meta.kind == Kind::Dir) {
+        modules::check_writable_path(module, &path.as_path().join(source_name))?;
         return Ok((Some(dir), Target::File(source_name.to_os_string())));
     }
     Ok((Some(dir), Target::File(OsString::from(*last))))

@@ -42,17 +42,24 @@ impl BlitService {
     }
 
     /// Returns the modules that the caller may read, or all of them for an
-    /// admin.
-    fn visible_modules(&self, identity: &Identity) -> Vec<ModuleInfo> {
+    /// admin, leaving out modules whose host rules reject the peer and, for
+    /// callers without an admin token, modules with `list = false`.
+    fn visible_modules(&self, identity: &Identity, peer: Option<SocketAddr>) -> Vec<ModuleInfo> {
+        let show_unlisted = identity.has_admin_token();
         self.state
-            .module_infos()
-            .into_iter()
+            .config()
+            .modules
+            .iter()
             .filter(|module| identity.is_admin() || identity.may(&module.name, Permission::Read))
+            .filter(|module| self.state.is_listed_for(module, peer, show_unlisted))
+            .map(crate::state::module_info)
             .collect()
     }
 
     /// Logs a rejected request and converts its error to a status.
-    /// Permission denials go through the rate-limited denial log.
+    /// Permission denials go through the rate-limited denial log, and
+    /// RESOURCE_EXHAUSTED errors, such as a `max_connections` limit,
+    /// through a log of their own with the same rate limit.
     fn rejected(
         &self,
         peer: Option<SocketAddr>,
@@ -64,6 +71,10 @@ impl BlitService {
             self.state
                 .auth()
                 .log_denial(peer, identity.name(), rpc, err.message());
+        } else if err.kind() == ErrorKind::ResourceExhausted {
+            self.state
+                .limits()
+                .log_rejection(peer, identity.name(), rpc, err.message());
         } else {
             tracing::warn!(peer = ?peer, token = identity.name(), rpc, error = %err, "request rejected");
         }
@@ -78,12 +89,13 @@ impl Blit for BlitService {
         request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
         let identity = self.state.auth().authenticate(&request, "Status")?;
+        let peer = request.remote_addr();
         let state = &self.state;
         Ok(Response::new(StatusResponse {
             version: blit_core::VERSION.to_string(),
             uptime_seconds: state.uptime().as_secs(),
             active_sessions: u32::try_from(state.active_sessions()).unwrap_or(u32::MAX),
-            modules: self.visible_modules(&identity),
+            modules: self.visible_modules(&identity, peer),
         }))
     }
 
@@ -92,8 +104,9 @@ impl Blit for BlitService {
         request: Request<ListModulesRequest>,
     ) -> Result<Response<ListModulesResponse>, Status> {
         let identity = self.state.auth().authenticate(&request, "ListModules")?;
+        let peer = request.remote_addr();
         Ok(Response::new(ListModulesResponse {
-            modules: self.visible_modules(&identity),
+            modules: self.visible_modules(&identity, peer),
         }))
     }
 
@@ -106,8 +119,14 @@ impl Blit for BlitService {
         let identity = self.state.auth().authenticate(&request, "List")?;
         let peer = request.remote_addr();
         let (responses, stream) = mpsc::channel(16);
-        crate::browse::list(&self.state, &identity, request.into_inner(), responses)
-            .map_err(|err| self.rejected(peer, &identity, "List", &err))?;
+        crate::browse::list(
+            &self.state,
+            &identity,
+            peer,
+            request.into_inner(),
+            responses,
+        )
+        .map_err(|err| self.rejected(peer, &identity, "List", &err))?;
         Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
     }
 
@@ -164,11 +183,12 @@ impl Blit for BlitService {
         let state = Arc::clone(&self.state);
         let request = request.into_inner();
         let caller = identity.clone();
-        let deleted =
-            tokio::task::spawn_blocking(move || crate::browse::purge(&state, &caller, &request))
-                .await
-                .map_err(|err| Status::internal(format!("purge task failed: {err}")))?
-                .map_err(|err| self.rejected(peer, &identity, "Purge", &err))?;
+        let deleted = tokio::task::spawn_blocking(move || {
+            crate::browse::purge(&state, &caller, peer, &request)
+        })
+        .await
+        .map_err(|err| Status::internal(format!("purge task failed: {err}")))?
+        .map_err(|err| self.rejected(peer, &identity, "Purge", &err))?;
         Ok(Response::new(PurgeResponse { deleted }))
     }
 }

@@ -30,6 +30,12 @@ impl TestConfig {
     /// Writes a config with `auth = "none"` on loopback ports chosen by the
     /// OS, with `daemon_extra` appended to the `[daemon]` table.
     pub fn new(daemon_extra: &str) -> TestConfig {
+        TestConfig::with_module_keys(daemon_extra, "", "")
+    }
+
+    /// Writes the config of [`TestConfig::new`] with `alpha_keys` and
+    /// `beta_keys` appended to the tables of those modules.
+    pub fn with_module_keys(daemon_extra: &str, alpha_keys: &str, beta_keys: &str) -> TestConfig {
         let dir = tempfile::tempdir().unwrap();
         let alpha = dir.path().join("alpha");
         let beta = dir.path().join("beta");
@@ -46,11 +52,13 @@ impl TestConfig {
              name = \"alpha\"\n\
              path = {alpha:?}\n\
              comment = \"first module\"\n\
+             {alpha_keys}\n\
              \n\
              [[modules]]\n\
              name = \"beta\"\n\
              path = {beta:?}\n\
-             read_only = true\n"
+             read_only = true\n\
+             {beta_keys}\n"
         );
         let path = dir.path().join("config.toml");
         std::fs::write(&path, text).unwrap();
