@@ -110,6 +110,12 @@ impl Filter {
         self
     }
 
+    /// Returns whether this filter excludes nothing at all, so that callers
+    /// can skip building the paths it would check.
+    pub fn excludes_nothing(&self) -> bool {
+        self.is_empty && self.outer.is_none()
+    }
+
     /// Returns whether the entry at `relative_path` (relative to the transfer
     /// root, without a leading `/`) is excluded.
     pub fn is_excluded(&self, relative_path: &Path, is_dir: bool) -> bool {

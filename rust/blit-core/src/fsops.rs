@@ -129,11 +129,23 @@ pub fn open_file_at(dir: impl AsFd, name: &OsStr) -> io::Result<OwnedFd> {
     Ok(rfs::openat(dir, name, flags, Mode::empty())?)
 }
 
+/// Size of the buffer that `getdents64` fills when listing a directory.
+const DIR_BUFFER: usize = 32 << 10;
+
 /// Lists the names in a directory, without `.` and `..`.
+///
+/// This reads `getdents64` records straight from one buffer: listing
+/// through `rustix::fs::Dir`, which allocates each name twice, took a
+/// quarter of a no-op mirror's user time. The listing goes through a new
+/// open file description of the directory, so threads that share `dir`
+/// or a duplicate of it never move each other's read position.
 pub fn read_dir_names(dir: impl AsFd) -> io::Result<Vec<OsString>> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let listing = rfs::openat(dir, c".", flags, Mode::empty())?;
+    let mut buffer = Vec::<u8>::with_capacity(DIR_BUFFER);
+    let mut reader = rfs::RawDir::new(&listing, buffer.spare_capacity_mut());
     let mut names = Vec::new();
-    let mut reader = rfs::Dir::read_from(dir)?;
-    while let Some(entry) = reader.read() {
+    while let Some(entry) = reader.next() {
         let entry = entry?;
         let name = entry.file_name().to_bytes();
         if name != b"." && name != b".." {

@@ -389,7 +389,10 @@ fn run_single(context: &Context<'_>, src: &Path, dst: &Path) -> Result<()> {
         Some(&dst_dir),
         &src_name,
         &dst_name,
-        &rel,
+        scan::RelPath {
+            parent: Path::new(""),
+            name: rel.as_os_str(),
+        },
         meta,
         dest,
     );
