@@ -4,28 +4,27 @@ Each command lives in its own module, which adds its sub-parser and sets
 ``handler``: a function that takes the parsed arguments and returns the
 exit status. ``transfer`` defines ``copy`` and ``mirror``; ``push``,
 ``pull``, ``listing`` (the ``list`` command) and ``purge`` define one
-command each.
+command each, and ``migrate`` defines ``migrate-config`` and ``migrate-url``.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import blit
 from blit.cli import exit_status
 from blit.cli.output import flush_stdout, print_err, printable
 from blit.cli.parsing import ArgumentParser, HelpFormatter
 
+TYPE_CHECKING = False  # not typing's: importing typing slows the command's start-up
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable, Sequence
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> ArgumentParser:
     """Build the parser for the ``blit`` command and all of its sub-commands."""
-    from blit.cli import listing, pull, purge, push, transfer
+    from blit.cli import listing, migrate, pull, purge, push, transfer
 
     parser = ArgumentParser(
         prog="blit",
@@ -53,6 +52,7 @@ def build_parser() -> ArgumentParser:
     pull.add_command(commands)
     listing.add_command(commands)
     purge.add_command(commands)
+    migrate.add_commands(commands)
     return parser
 
 
