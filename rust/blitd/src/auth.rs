@@ -17,7 +17,7 @@ use blit_core::{Error, ErrorKind, Result};
 use tonic::Status;
 
 use crate::config::{AuthMode, Config};
-use crate::log_limit::LogLimiter;
+use crate::log_limit::{LogLimiter, PeerAddr};
 use crate::tokens::{Permission, TokenRecord, TokenStore, unix_now};
 
 /// How often the daemon checks the token store for changes.
@@ -255,7 +255,7 @@ impl Authenticator {
         let Some(suppressed) = self.denials.admit() else {
             return;
         };
-        tracing::warn!(peer = ?peer, token = token_name, rpc, reason, suppressed, "request denied");
+        tracing::warn!(peer = %PeerAddr(peer), token = token_name, rpc, reason, suppressed, "request denied");
     }
 }
 

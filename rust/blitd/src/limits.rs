@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use blit_core::{Error, ErrorKind, Result};
 
 use crate::config::Config;
-use crate::log_limit::LogLimiter;
+use crate::log_limit::{LogLimiter, PeerAddr};
 
 /// Counters of running operations, checked against the configured limits.
 pub(crate) struct ConnectionLimits {
@@ -98,7 +98,7 @@ impl ConnectionLimits {
         let Some(suppressed) = self.rejections.admit() else {
             return;
         };
-        tracing::warn!(peer = ?peer, token = token_name, rpc, error, suppressed, "request rejected");
+        tracing::warn!(peer = %PeerAddr(peer), token = token_name, rpc, error, suppressed, "request rejected");
     }
 
     /// Returns the number of running operations in the daemon and in the

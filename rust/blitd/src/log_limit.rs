@@ -51,6 +51,19 @@ impl LogLimiter {
     }
 }
 
+/// A client's address as log lines show it: `127.0.0.1:40112`, or
+/// `unknown` when the transport did not report one.
+pub(crate) struct PeerAddr(pub Option<std::net::SocketAddr>);
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(address) => address.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ use tonic::{Status, Streaming};
 
 use crate::auth::Identity;
 use crate::grants::DEFAULT_TOKEN_TTL;
+use crate::log_limit::PeerAddr;
 use crate::modules::{self, ClientPath, Source};
 use crate::push::{DATA_CONNECTIONS, join_error};
 use crate::state::DaemonState;
@@ -97,7 +98,7 @@ pub(crate) async fn start(
     ));
     tracing::info!(
         session = session.id(),
-        peer = ?peer,
+        peer = %PeerAddr(peer),
         token = identity.name(),
         module = %module.name,
         path = %path.display(),
@@ -148,7 +149,7 @@ pub(crate) async fn start(
                 let snapshot = progress.snapshot();
                 tracing::info!(
                     session = session.id(),
-                    peer = ?peer,
+                    peer = %PeerAddr(peer),
                     module = %module.name,
                     files = sender.files_sent(),
                     bytes = snapshot.bytes_done,
@@ -168,7 +169,7 @@ pub(crate) async fn start(
             Err(err) => {
                 tracing::warn!(
                     session = session.id(),
-                    peer = ?peer,
+                    peer = %PeerAddr(peer),
                     module = %module.name,
                     error = %err,
                     seconds = started.elapsed().as_secs_f64(),

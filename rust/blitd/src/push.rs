@@ -24,6 +24,7 @@ use tonic::{Status, Streaming};
 use crate::auth::Identity;
 use crate::config::ModuleConfig;
 use crate::grants::DEFAULT_TOKEN_TTL;
+use crate::log_limit::PeerAddr;
 use crate::modules::{self, ClientPath};
 use crate::state::DaemonState;
 use crate::tokens::Permission;
@@ -104,7 +105,7 @@ pub(crate) async fn start(
     ));
     tracing::info!(
         session = session.id(),
-        peer = ?peer,
+        peer = %PeerAddr(peer),
         token = identity.name(),
         module = %module.name,
         path = %path.display(),
@@ -126,7 +127,7 @@ pub(crate) async fn start(
             Ok(summary) => {
                 tracing::info!(
                     session = session.id(),
-                    peer = ?peer,
+                    peer = %PeerAddr(peer),
                     module = %module.name,
                     transferred = summary.transferred,
                     skipped = summary.skipped,
@@ -142,7 +143,7 @@ pub(crate) async fn start(
                 session.cancel_token().cancel();
                 tracing::warn!(
                     session = session.id(),
-                    peer = ?peer,
+                    peer = %PeerAddr(peer),
                     module = %module.name,
                     error = %err,
                     seconds = started.elapsed().as_secs_f64(),

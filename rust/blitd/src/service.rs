@@ -18,6 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Identity;
+use crate::log_limit::PeerAddr;
 use crate::state::DaemonState;
 use crate::tokens::Permission;
 
@@ -76,7 +77,7 @@ impl BlitService {
                 .limits()
                 .log_rejection(peer, identity.name(), rpc, err.message());
         } else {
-            tracing::warn!(peer = ?peer, token = identity.name(), rpc, error = %err, "request rejected");
+            tracing::warn!(peer = %PeerAddr(peer), token = identity.name(), rpc, error = %err, "request rejected");
         }
         status_from_error(err)
     }

@@ -142,7 +142,8 @@ fn scan_dir(
             subdirs.push((name.clone(), rel.get(), src_meta, dest));
             continue;
         }
-        if let Some(item) = compare_entry(context, src_dir, dst_dir, name, name, rel, src_meta, dest)
+        if let Some(item) =
+            compare_entry(context, src_dir, dst_dir, name, name, rel, src_meta, dest)
         {
             plan.items.push(item);
         }
