@@ -298,6 +298,20 @@ def test_strict_passes_without_warnings(workdir: Path) -> None:
     assert "[[modules]]" in result.stdout
 
 
+def test_strict_accepts_settings_that_v2_shares(workdir: Path) -> None:
+    config = workdir / "same.conf"
+    config.write_text(
+        "use chroot = no\nuse pam = false\nreverse lookup = 0\nforward lookup = no\n"
+        f"[data]\npath = {workdir.parent}/srv/data\n"
+    )
+
+    result = migrate("same.conf", "--strict", cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    assert "blit: note: same.conf:1: use chroot = no: nothing to carry over:" in result.stderr
+    assert "blit: warning:" not in result.stderr
+
+
 def test_blitd_rejection_leaves_no_output_file(workdir: Path) -> None:
     # "[" is not a valid exclude pattern; only blitd's own parser finds that.
     config = workdir / "pattern.conf"
@@ -325,6 +339,17 @@ def test_existing_output_needs_force(workdir: Path) -> None:
     forced = migrate("basic.conf", "-o", "new.toml", "--force", cwd=workdir)
     assert forced.returncode == 0, forced.stderr
     assert output.read_text().startswith("# blitd v2 config")
+
+
+def test_output_dash_is_stdout(workdir: Path) -> None:
+    printed = migrate("basic.conf", cwd=workdir)
+
+    dashed = migrate("basic.conf", "-o", "-", cwd=workdir)
+
+    assert dashed.returncode == 0, dashed.stderr
+    assert dashed.stdout == printed.stdout
+    assert dashed.stderr == printed.stderr
+    assert not (workdir / "-").exists()
 
 
 def test_output_cannot_replace_input(workdir: Path) -> None:
@@ -397,6 +422,69 @@ def test_secrets_file_is_not_opened(workdir: Path) -> None:
     assert "--name alice" in result.stderr
 
 
+def assert_password_hidden(result: subprocess.CompletedProcess[str], output: Path) -> None:
+    for text in (result.stdout, result.stderr):
+        assert PASSWORD not in text
+        assert PASSWORD.lower() not in text
+    if output.exists():
+        assert PASSWORD.lower() not in output.read_text(encoding="utf-8").lower()
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # A password written into auth users as USER:PASSWORD.
+        ["[data]", "path = {data}", f"auth users = alice:{PASSWORD}, bob:ro"],
+        # The same as a global value after the module, which rsyncd applies to it.
+        ["[data]", "path = {data}", "[global]", f"auth users = alice:{PASSWORD}"],
+        # An unset %VAR% makes a message quote the value.
+        ["[data]", "path = {data}", f"auth users = alice:{PASSWORD} %BLIT_MIGRATE_UNSET%"],
+        # A file of USER:PASSWORD lines read as config lines.
+        ["&include {other}", "[data]", "path = {data}"],
+        ["&merge {other}", "[data]", "path = {data}"],
+        # The module's own secrets file, read as config lines.
+        ["&include {secrets}", "[data]", "path = {data}", "auth users = alice"],
+        ["[data]", "path = {data}", "auth users = alice", "&merge {secrets}"],
+    ],
+)
+def test_password_never_shown(workdir: Path, lines: List[str]) -> None:
+    secrets = workdir / "rsyncd.secrets"
+    other = workdir / "copy.inc"
+    for path in (secrets, other):
+        path.write_text(f"alice:{PASSWORD}\nbob:{PASSWORD}=x\n[{PASSWORD}\n")
+        path.chmod(0o600)
+    text = "\n".join([f"secrets file = {secrets}", *lines, ""]).format(
+        data=workdir.parent / "srv" / "data", secrets=secrets, other=other
+    )
+    (workdir / "leak.conf").write_text(text)
+    output = workdir / "new.toml"
+
+    printed = migrate("leak.conf", cwd=workdir)
+    written = migrate("leak.conf", "-o", str(output), cwd=workdir)
+
+    assert_password_hidden(printed, output)
+    assert_password_hidden(written, output)
+
+
+def test_include_of_secrets_file_is_an_error(workdir: Path) -> None:
+    secrets = workdir / "rsyncd.secrets"
+    secrets.write_text(f"alice:{PASSWORD}\n")
+    (workdir / "inc.conf").write_text(
+        f"&include rsyncd.secrets\n[data]\npath = {workdir.parent}/srv/data\n"
+        "secrets file = rsyncd.secrets\nauth users = alice\n"
+    )
+
+    result = migrate("inc.conf", cwd=workdir)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert (
+        "blit: error: inc.conf:1: &include rsyncd.secrets: rsyncd.secrets is the secrets "
+        "file named at inc.conf:4" in result.stderr
+    )
+    assert "rsyncd.secrets:1" not in result.stderr
+
+
 # --- the wrapper script and the help
 
 
@@ -435,12 +523,50 @@ def test_blit_help_lists_migrate_commands() -> None:
     assert "migrate-url" in result.stdout
 
 
-@pytest.mark.parametrize("port", ["0", "65536", "http"])
+@pytest.mark.parametrize("port", ["0", "65535", "65536", "http"])
 def test_invalid_port_option(workdir: Path, port: str) -> None:
     result = migrate("basic.conf", "--port", port, cwd=workdir)
 
     assert result.returncode == 1
     assert f"invalid port {port!r}" in result.stderr
+
+
+def test_highest_port_option(workdir: Path) -> None:
+    result = migrate("basic.conf", "--port", "65534", cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    assert 'listen_addr = "0.0.0.0:65534"' in result.stdout
+    assert "data_port = 65535" in result.stdout
+
+
+def test_v1_port_without_room_for_data_port(workdir: Path) -> None:
+    config = workdir / "high.conf"
+    config.write_text(f"port = 65535\n[data]\npath = {workdir.parent}/srv/data\n")
+
+    rejected = migrate("high.conf", cwd=workdir)
+    moved = migrate("high.conf", "--port", "7000", cwd=workdir)
+
+    assert rejected.returncode == 1
+    assert "blit: error: high.conf:1: port = 65535: v2's data plane listens on" in rejected.stderr
+    assert moved.returncode == 0, moved.stderr
+
+
+@pytest.mark.parametrize("second", ["data=other", "DATA=other", "data=files"])
+def test_rename_twice_is_an_error(workdir: Path, second: str) -> None:
+    result = migrate("basic.conf", "--rename", "data=files", "--rename", second, cwd=workdir)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"--rename data=files and --rename {second} both rename" in result.stderr
+
+
+def test_exclude_directory_and_contents() -> None:
+    from blit.migrate import values
+
+    result = values.convert_excludes("cache/*** /build/*** *.o")
+
+    assert result.patterns == ["cache/", "/build/", "*.o"]
+    assert result.rewritten == [("cache/***", "cache/"), ("/build/***", "/build/")]
 
 
 # --- a converted config served by a real blitd

@@ -221,6 +221,38 @@ def test_port_and_config_are_exclusive(tmp_path: Path) -> None:
     assert "not allowed with argument" in result.stderr
 
 
+def test_rename_rejects_invalid_name() -> None:
+    result = run("--rename", "a=.bad", "hh:a/x")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "--rename a=.bad: '.bad' is not a valid v2 module name" in result.stderr
+
+
+def test_rename_twice_is_an_error() -> None:
+    result = run("--rename", "a=b", "--rename", "a=c", "hh:a/x")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "--rename a=b and --rename a=c both rename the same module" in result.stderr
+
+
+def test_invalid_module_name_suggests_rename() -> None:
+    result = run("hh:données/x", "hh:data/y")
+
+    assert result.returncode == 1
+    assert result.stdout == "hh:données/x\nblit://hh:50051/data/y\n"
+    assert result.stderr.startswith("blit: warning: 'hh:données/x': the module 'données' is not")
+    assert "--rename 'données=donnees'" in result.stderr
+
+
+def test_invalid_module_name_with_rename_converts() -> None:
+    result = run("--rename", "données=donnees", "hh:données/x")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "blit://hh:50051/donnees/x\n"
+
+
 def test_rename_option() -> None:
     result = run("--rename", "my files=my_files", "host:my files/x", "host::other/y")
 
@@ -373,6 +405,33 @@ def test_rewrite_keeps_other_bytes(tmp_path: Path) -> None:
     assert script.read_bytes() == text.replace(
         b"blit   /a    host:data/x   --mir", b"blit mirror   /a    blit://host:50051/data/x"
     )
+
+
+def test_rewrite_keeps_crlf_line_ends(tmp_path: Path) -> None:
+    script = tmp_path / "crlf.sh"
+    script.write_bytes(
+        b"blit /a localhost:limited/crlf --mir\r\nblit /b host:data/y\r\nblit /c host:data/z\r"
+    )
+
+    result = rewrite(tmp_path, "crlf.sh")
+
+    assert result.returncode == 0, result.stderr
+    assert script.read_bytes() == (
+        b"blit mirror /a blit://localhost:50051/limited/crlf\r\n"
+        b"blit copy /b blit://host:50051/data/y\r\n"
+        b"blit copy /c blit://host:50051/data/z\r"
+    )
+
+
+def test_rewrite_leaves_invalid_module_name(tmp_path: Path) -> None:
+    script = tmp_path / "s.sh"
+    script.write_text("blit /a host:données/x\n")
+
+    result = rewrite(tmp_path, "s.sh")
+
+    assert result.returncode == 1
+    assert script.read_text() == "blit /a host:données/x\n"
+    assert "--rename 'données=donnees'" in result.stderr
 
 
 def test_rewrite_uses_port_and_rename(tmp_path: Path) -> None:

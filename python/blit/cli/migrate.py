@@ -17,7 +17,7 @@ from blit.cli.parsing import ArgumentParser, HelpFormatter
 
 TYPE_CHECKING = False  # not typing's: importing typing slows the command's start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from blit.migrate.config import Conversion
     from blit.migrate.report import Report
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 # The prefix of every line that these commands print on stderr.
 PROG = "blit"
+MAX_PORT = 65535
 
 CONFIG_DESCRIPTION = """\
 Convert a blit v1 daemon config (OLD, an rsyncd.conf-style file read with
@@ -119,7 +120,7 @@ def add_migrate_config_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NEW",
         help=(
             "Write the v2 config to NEW, through a temporary file in its directory, so an "
-            "error leaves no NEW behind. Default: print it on stdout."
+            "error leaves no NEW behind. '-' or no -o prints it on stdout."
         ),
     )
     parser.add_argument(
@@ -129,10 +130,10 @@ def add_migrate_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--port",
-        type=_port,
+        type=_listen_port,
         metavar="N",
         help=(
-            "Listen on port N (1 to 65535) instead of v1's port, for example to run v2 "
+            "Listen on port N (1 to 65534) instead of v1's port, for example to run v2 "
             "beside v1. The data plane uses N + 1. Default: v1's port, else 50051."
         ),
     )
@@ -236,11 +237,42 @@ def _port(text: str) -> int:
     return port
 
 
+def _listen_port(text: str) -> int:
+    port = _port(text)
+    if port == MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"invalid port {text!r}; the data plane uses N + 1, so give a number from 1 to "
+            f"{MAX_PORT - 1}"
+        )
+    return port
+
+
 def _rename(text: str) -> tuple[str, str]:
     old, equals, new = text.rpartition("=")
     if not equals or not old or not new:
         raise argparse.ArgumentTypeError(f"invalid rename {text!r}; write OLD=NEW")
     return old, new
+
+
+def _rename_map(pairs: Sequence[tuple[str, str]], key: Callable[[str], str]) -> dict[str, str]:
+    """Return the --rename pairs as a dict.
+
+    Raises:
+        ValueError: Two pairs rename the same module, that is, their OLD
+            names have the same ``key``; the message names both.
+    """
+    renames: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for old, new in pairs:
+        earlier = seen.get(key(old))
+        if earlier is not None:
+            raise ValueError(
+                f"--rename {earlier}={renames[earlier]} and --rename {old}={new} both rename "
+                "the same module; give one --rename for it"
+            )
+        seen[key(old)] = old
+        renames[old] = new
+    return renames
 
 
 def _print_reports(reports: Iterable[Report]) -> None:
@@ -258,6 +290,13 @@ def run_migrate_config(args: argparse.Namespace) -> int:
     from blit.migrate.report import Report
 
     output: str | None = args.output
+    if output == "-":
+        output = None
+    try:
+        renames = _rename_map(args.rename, migrate_config.module_key)
+    except ValueError as error:
+        print_err(f"{PROG}: error: {error}")
+        return exit_status.ERROR
     if output is not None:
         if (
             os.path.exists(output)
@@ -285,7 +324,7 @@ def run_migrate_config(args: argparse.Namespace) -> int:
         config_path=(
             os.path.abspath(output) if output is not None else migrate_config.DEFAULT_CONFIG_PATH
         ),
-        renames=dict(args.rename),
+        renames=renames,
     )
     try:
         conversion = migrate_config.convert_file(args.old, options)
@@ -386,7 +425,21 @@ def run_migrate_url(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as error:
             print_err(f"{PROG}: error: cannot read the port from {args.config}: {error}")
             return exit_status.ERROR
-    options = AddressOptions(port=port or 50051, tls=tls, renames=dict(args.rename))
+    from blit.migrate import values
+
+    try:
+        renames = _rename_map(args.rename, str)
+    except ValueError as error:
+        print_err(f"{PROG}: error: {error}")
+        return exit_status.ERROR
+    for old, new in renames.items():
+        if not values.is_valid_module_name(new):
+            print_err(
+                f"{PROG}: error: --rename {old}={new}: {new!r} is not a valid v2 module name; "
+                "use letters, digits, '.', '_' and '-', not starting with '.'"
+            )
+            return exit_status.ERROR
+    options = AddressOptions(port=port or 50051, tls=tls, renames=renames)
     if args.rewrite_scripts:
         if not args.inputs:
             print_err(f"{PROG}: error: --rewrite-scripts needs at least one script file")
@@ -399,7 +452,7 @@ def run_migrate_url(args: argparse.Namespace) -> int:
 
 
 def _convert_addresses(inputs: Sequence[str], options: AddressOptions, *, from_stdin: bool) -> int:
-    from blit.migrate.addresses import ALREADY_V2
+    from blit.migrate.addresses import ALREADY_V2, parse
     from blit.migrate.report import Location, Report
 
     status = exit_status.OK
@@ -414,15 +467,11 @@ def _convert_addresses(inputs: Sequence[str], options: AddressOptions, *, from_s
             already_v2 = message == ALREADY_V2
             if not already_v2:
                 status = exit_status.ERROR
-            _print_reports(
-                [
-                    Report(
-                        "note" if already_v2 else "warning",
-                        f"{stripped!r} is not a v1 address ({message}); printed unchanged",
-                        location,
-                    )
-                ]
-            )
+            if parse(stripped).address is not None:
+                problem = f"{stripped!r}: {message}; printed unchanged"
+            else:
+                problem = f"{stripped!r} is not a v1 address ({message}); printed unchanged"
+            _print_reports([Report("note" if already_v2 else "warning", problem, location)])
             print_out(text)
             continue
         if message:

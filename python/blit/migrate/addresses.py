@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from blit.migrate import values
 
 DEFAULT_PORT = 50051
 
@@ -200,11 +203,15 @@ def convert(
 
     Returns ``(v2 address, note)`` for a v1 address, where the note names
     what the v2 form leaves out (an rsync login name), or ``(None, reason)``
-    when ``text`` is not a v1 address.
+    when ``text`` is not a v1 address or names a module that no v2 daemon
+    can serve under that name.
     """
     result = parse(text)
     if result.address is None:
         return None, result.reason
+    problem = module_name_problem(result.address.module, renames or {})
+    if problem:
+        return None, problem
     note = ""
     if result.address.user is not None:
         note = (
@@ -212,6 +219,23 @@ def convert(
             "a token (--token-file or BLIT_TOKEN)"
         )
     return result.address.to_v2(port, tls=tls, renames=renames), note
+
+
+def module_name_problem(module: str, renames: Mapping[str, str]) -> str:
+    """Return why ``module``, after ``renames``, cannot be a v2 module name, or "" if it can.
+
+    The reason suggests the ``--rename`` that migrate-config suggests for
+    the same v1 module.
+    """
+    if not module or module in renames or values.is_valid_module_name(module):
+        return ""
+    suggestion = values.suggest_module_name(module, set())
+    return (
+        f"the module {module!r} is not a valid v2 module name (letters, digits, '.', '_' "
+        "and '-', not starting with '.'), so no v2 daemon serves it under that name; "
+        f"rerun with --rename {shlex.quote(module + '=' + suggestion)}, the rename that "
+        "migrate-config suggests"
+    )
 
 
 def looks_like_v1(text: str) -> bool:

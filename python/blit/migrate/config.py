@@ -35,12 +35,44 @@ from blit.migrate.rsyncd import Parameter, Section, V1Config
 
 # v2's control-plane port, used when the v1 config sets no port.
 DEFAULT_PORT = 50051
+MAX_PORT = 65535
 # rsyncd's port when its config sets none.
 V1_DEFAULT_PORT = 873
 # The token store of packaging/blitd.service and docs/daemon.md.
 DEFAULT_TOKEN_FILE = "/var/lib/blit/tokens.toml"
 # The config file that blitd reads without --config.
 DEFAULT_CONFIG_PATH = "/etc/blit/config.toml"
+
+# The v1 module parameters that become v2 keys or tokens.
+CARRIED_OVER = frozenset(
+    [
+        "path",
+        "comment",
+        "read only",
+        "write only",
+        "list",
+        "max connections",
+        "hosts allow",
+        "hosts deny",
+        "exclude",
+        "auth users",
+        "secrets file",
+    ]
+)
+
+# The carried-over parameters that decide who may do what with a module.
+ACCESS_PARAMETERS = frozenset(
+    [
+        "read only",
+        "write only",
+        "list",
+        "max connections",
+        "hosts allow",
+        "hosts deny",
+        "auth users",
+        "secrets file",
+    ]
+)
 
 PERMISSIONS_READ = ("read",)
 PERMISSIONS_READ_WRITE = ("read", "write", "delete")
@@ -99,6 +131,19 @@ UNSUPPORTED: dict[str, str] = {
     "use chroot": "blitd does not chroot; it resolves every path inside the module and never "
     "follows a symlink",
     "use pam": "v2 authenticates with tokens only",
+}
+
+
+# Boolean settings whose value here is what blitd does anyway, each with
+# the reason. Such a line is a note, not a warning, so --strict accepts it.
+SAME_IN_V2: dict[tuple[str, bool], str] = {
+    ("use chroot", False): "blitd does not chroot either; it resolves every path inside "
+    "the module and never follows a symlink",
+    ("use pam", False): "blitd does not use PAM either",
+    ("reverse lookup", False): "blitd does not look up client host names either; it "
+    "matches hosts_allow and hosts_deny against IP addresses",
+    ("forward lookup", False): "blitd does not look up the host names of hosts allow and "
+    "hosts deny either; it takes IP addresses and CIDR ranges only",
 }
 
 
@@ -184,7 +229,7 @@ def convert_file(path: str, options: Options | None = None) -> Conversion:
         OSError: ``path`` cannot be read.
     """
     options = options or Options()
-    v1 = rsyncd.parse_file(path)
+    v1 = rsyncd.parse_file(path, options.environ)
     return convert(v1, options)
 
 
@@ -239,7 +284,7 @@ class _Converter:
             self.about(
                 parameter,
                 "warning",
-                f"{parameter.name} = {parameter.value}: the environment variable {name} is "
+                f"{parameter.name} = {_redacted_value(parameter)}: the environment variable {name} is "
                 f"not set, so %{name}% stays as written, as rsyncd would keep it; set it "
                 "and rerun to expand it",
             )
@@ -254,6 +299,7 @@ class _Converter:
             self.modules.append(module)
             if not module.left_out_reason:
                 used_names.add(module.name)
+        self.report_late_globals()
         self.report_unsupported()
         self.plan_tokens()
         reports = self.sorted_reports()
@@ -342,13 +388,32 @@ class _Converter:
                 )
             else:
                 host = f"[{ip}]" if ip.version == 6 else str(ip)
-        data_port = port + 1 if port < 65535 else port - 1
+        data_port = port + 1
+        if data_port > MAX_PORT:
+            problem = (
+                f"v2's data plane listens on the port + 1, which is above {MAX_PORT}; pass "
+                f"--port with a port from 1 to {MAX_PORT - 1}"
+            )
+            if self.options.port is not None or port_parameter is None:
+                self.report("error", f"port {port}: {problem}", None, None)
+            else:
+                self.about(port_parameter, "error", f"port = {port_parameter.value}: {problem}")
         return f"{host}:{port}", data_port, comments
 
     def check_renames(self) -> None:
-        known = {_module_key(section.name) for section in self.v1.modules}
+        known = {module_key(section.name) for section in self.v1.modules}
+        seen: dict[str, str] = {}
         for old, new in self.options.renames.items():
-            if _module_key(old) not in known:
+            earlier = seen.setdefault(module_key(old), old)
+            if earlier != old:
+                self.report(
+                    "error",
+                    f"--rename {earlier}={self.options.renames[earlier]} and --rename "
+                    f"{old}={new} both rename the module [{old}]; give one --rename for it",
+                    None,
+                    None,
+                )
+            elif module_key(old) not in known:
                 self.report(
                     "error",
                     f"--rename {old}={new}: the v1 config has no module [{old}]",
@@ -397,7 +462,7 @@ class _Converter:
     def module_name(self, section: Section, used_names: set[str]) -> str:
         renamed = None
         for old, new in self.options.renames.items():
-            if _module_key(old) == _module_key(section.name):
+            if module_key(old) == module_key(section.name):
                 renamed = new
         name = renamed or section.name
         if renamed is not None:
@@ -590,8 +655,9 @@ class _Converter:
             self.about(
                 parameter,
                 "note",
-                f"exclude pattern {old!r} becomes {new!r}: v2 never descends into an "
-                "excluded directory",
+                f"exclude pattern {old!r} becomes {new!r}: v2 matches a pattern that ends "
+                "in '/' against directories only, and never descends into an excluded "
+                "directory",
             )
         if result.patterns:
             try:
@@ -673,25 +739,25 @@ class _Converter:
                 self.about(
                     parameter,
                     "warning",
-                    f"auth users rule {rule.text!r} is not carried over: v2 has no "
+                    f"auth users rule {rule.redacted_text!r} is not carried over: v2 has no "
                     "groups; create a token for each member instead",
                 )
-                earlier_broad.append(rule.text)
+                earlier_broad.append(rule.redacted_text)
                 continue
             if rule.kind == "pattern":
                 self.about(
                     parameter,
                     "warning",
-                    f"auth users rule {rule.text!r} is not carried over: a wildcard "
+                    f"auth users rule {rule.redacted_text!r} is not carried over: a wildcard "
                     "cannot name a token; create a token for each user it matched",
                 )
-                earlier_broad.append(rule.text)
+                earlier_broad.append(rule.redacted_text)
                 continue
             if rule.name in seen:
                 self.about(
                     parameter,
                     "note",
-                    f"auth users rule {rule.text!r} is ignored, as rsyncd uses the "
+                    f"auth users rule {rule.redacted_text!r} is ignored, as rsyncd uses the "
                     f"first rule that matches {rule.name}",
                 )
                 continue
@@ -700,8 +766,8 @@ class _Converter:
                 self.about(
                     parameter,
                     "warning",
-                    f"auth users: {', '.join(repr(r) for r in earlier_broad)} may have "
-                    f"matched {rule.name} before {rule.text!r} did; check the "
+                    f"auth users: {', '.join(repr(text) for text in earlier_broad)} may have "
+                    f"matched {rule.name} before {rule.redacted_text!r} did; check the "
                     "permissions of its token",
                 )
             permissions = self.rule_permissions(
@@ -723,7 +789,7 @@ class _Converter:
             self.about(
                 parameter,
                 "note",
-                f"auth users rule {rule.text!r}: {rule.name} gets no token for "
+                f"auth users rule {rule.redacted_text!r}: {rule.name} gets no token for "
                 f"[{module.section.name}], so v2 denies that user too",
             )
             return ()
@@ -736,7 +802,7 @@ class _Converter:
                 self.about(
                     parameter,
                     "warning",
-                    f"auth users rule {rule.text!r} let {rule.name} write to the "
+                    f"auth users rule {rule.redacted_text!r} let {rule.name} write to the "
                     "read-only module in v1; v2 has no per-user write access to a "
                     "read-only module, so the token can only read",
                 )
@@ -744,15 +810,16 @@ class _Converter:
             self.about(
                 parameter,
                 "warning",
-                f"auth users rule {rule.text!r} has the unknown option "
-                f"{rule.option!r}; no token is made for it (use :ro, :rw or :deny)",
+                f"auth users rule for {rule.name} has an unknown option after ':', which "
+                "is not shown because it may be a password; no token is made for it "
+                "(use :ro, :rw or :deny, and remove any password from the v1 config)",
             )
             return ()
         if not permissions:
             self.about(
                 parameter,
                 "note",
-                f"auth users rule {rule.text!r}: {rule.name} could neither read nor "
+                f"auth users rule {rule.redacted_text!r}: {rule.name} could neither read nor "
                 f"write [{module.section.name}] in v1, so no token is made for it",
             )
         return permissions
@@ -785,6 +852,58 @@ class _Converter:
             used_names.add(token_name)
             self.tokens.append(TokenPlan(token_name, modules, permissions, None))
 
+    # --- global values set after a module
+
+    def report_late_globals(self) -> None:
+        """Note each global value that comes after a module's header.
+
+        rsyncd gives such a value of a string parameter to every module
+        that leaves the parameter unset (:mod:`blit.migrate.rsyncd` has the
+        rule), and the output does the same. A module that copied another
+        value at its header, or whose parameter is a boolean or an integer,
+        keeps its own value in rsyncd and in the output, which is noted for
+        the parameters that control access.
+        """
+        position = {
+            assignment.parameter: index for index, assignment in enumerate(self.v1.assignments)
+        }
+        for section in self.v1.modules:
+            for name, late in self.v1.defaults.items():
+                if position[late] < section.first_assignment or name not in CARRIED_OVER:
+                    continue
+                setting = f"{late.written_name} = {_redacted_value(late)}"
+                module = f"[{section.name}] ({section.location})"
+                if name in section.late_settings:
+                    self.report(
+                        "note",
+                        f"{setting} comes after module {module}, and rsyncd applies it to "
+                        f"that module too, because the module does not set {name}",
+                        late.location,
+                        section.name,
+                    )
+                    continue
+                if name not in ACCESS_PARAMETERS:
+                    continue
+                module_value = section.settings.get(name)
+                if module_value is not None and (
+                    self.origin.get(module_value) is not None or module_value.value == late.value
+                ):
+                    # The module sets it itself, or the values agree.
+                    continue
+                module_value_text = (
+                    f"{name} = {_redacted_value(module_value)} from {module_value.location}"
+                    if module_value is not None
+                    else f"rsyncd's default {name}"
+                )
+                self.report(
+                    "note",
+                    f"{setting} comes after module {module} and does not apply to it: "
+                    f"rsyncd gives a module the global {name} in force at its header, so "
+                    f"the module keeps {module_value_text}",
+                    late.location,
+                    section.name,
+                )
+
     # --- keys without a v2 meaning
 
     def report_unsupported(self) -> None:
@@ -793,6 +912,19 @@ class _Converter:
             reason = UNSUPPORTED.get(parameter.name)
             if reason is None:
                 continue
+            if parameter.spec.kind == "bool":
+                value = values.parse_bool(
+                    rsyncd.expand_variables(parameter.value, self.environ).value
+                )
+                same = SAME_IN_V2.get((parameter.name, value)) if value is not None else None
+                if same is not None:
+                    self.about(
+                        parameter,
+                        "note",
+                        f"{parameter.written_name} = {parameter.value}: nothing to carry over: "
+                        f"{same}",
+                    )
+                    continue
             self.about(
                 parameter,
                 "warning",
@@ -965,6 +1097,17 @@ def _group_by_permissions(
     return [(permissions, tuple(modules)) for permissions, modules in groups.items()]
 
 
-def _module_key(name: str) -> str:
+def _redacted_value(parameter: Parameter) -> str:
+    """Return the value of ``parameter`` as messages quote it.
+
+    An auth users value loses the unknown options of its rules, which are
+    often passwords written as USER:PASSWORD.
+    """
+    if parameter.name != "auth users":
+        return parameter.value
+    return ", ".join(rule.redacted_text for rule in values.parse_auth_users(parameter.value))
+
+
+def module_key(name: str) -> str:
     """Return the form under which rsyncd compares module names: no case, no blanks."""
     return re.sub(r"\s+", "", name).lower()

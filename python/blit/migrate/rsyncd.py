@@ -7,6 +7,14 @@ loadparm.c), which Python's configparser does not implement:
   section, are global. A module parameter set there is the default for
   the modules that start after it, so a module copies the defaults that
   are in force at its header.
+- A string or path parameter that a module neither sets nor copies at
+  its header takes the global value in force at the end of the file. So
+  a global ``hosts allow`` after an ``&include``, or in a ``[global]``
+  section reopened after a module, applies to the earlier modules too.
+  Booleans and integers have no such fallback: a module keeps the value
+  copied at its header, or rsyncd's default. This is rsync's
+  FN_LOCAL_STRING and FN_LOCAL_BOOL in loadparm.c, checked against a
+  running rsync 3.5.0 daemon.
 - Lines whose first non-blank character is ``#`` or ``;`` are comments. A
   ``#`` later in a line is part of the value.
 - A line whose last non-blank character is ``\\`` continues on the next
@@ -45,6 +53,9 @@ ValueKind = Literal["string", "path", "bool", "int", "enum"]
 
 # The blank characters of C's isspace(), apart from the newline.
 _BLANKS = " \t\r\f\v"
+# Text that a message may quote as a parameter name.
+_PARAMETER_NAME = re.compile(r"[A-Za-z0-9 _-]+")
+_NOT_SHOWN = ", because the file may hold passwords"
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,15 @@ class ParameterSpec:
     name: str
     scope: Scope
     kind: ValueKind
+    # Whether rsyncd's default is a value rather than NULL. Only a string
+    # or path parameter whose default is NULL falls back to the global
+    # value in force at the end of the file.
+    has_default: bool = False
+
+    @property
+    def falls_back_to_final_global(self) -> bool:
+        """Whether a module that leaves this parameter unset takes the last global value."""
+        return self.scope == "module" and self.kind in ("string", "path") and not self.has_default
 
 
 def normalize_key(name: str) -> str:
@@ -79,7 +99,7 @@ _SPECS = [
     ParameterSpec("auth users", "module", "string"),
     ParameterSpec("charset", "module", "string"),
     ParameterSpec("comment", "module", "string"),
-    ParameterSpec("dont compress", "module", "string"),
+    ParameterSpec("dont compress", "module", "string", has_default=True),
     ParameterSpec("early exec", "module", "string"),
     ParameterSpec("exclude", "module", "string"),
     ParameterSpec("exclude from", "module", "string"),
@@ -96,9 +116,9 @@ _SPECS = [
     ParameterSpec("incoming chmod", "module", "string"),
     ParameterSpec("insecure links", "module", "bool"),
     ParameterSpec("list", "module", "bool"),
-    ParameterSpec("lock file", "module", "string"),
+    ParameterSpec("lock file", "module", "string", has_default=True),
     ParameterSpec("log file", "module", "string"),
-    ParameterSpec("log format", "module", "string"),
+    ParameterSpec("log format", "module", "string", has_default=True),
     ParameterSpec("max connections", "module", "int"),
     ParameterSpec("max verbosity", "module", "int"),
     ParameterSpec("munge symlinks", "module", "bool"),
@@ -116,7 +136,7 @@ _SPECS = [
     ParameterSpec("secrets file", "module", "string"),
     ParameterSpec("strict modes", "module", "bool"),
     ParameterSpec("syslog facility", "module", "enum"),
-    ParameterSpec("syslog tag", "module", "string"),
+    ParameterSpec("syslog tag", "module", "string", has_default=True),
     ParameterSpec("temp dir", "module", "path"),
     ParameterSpec("timeout", "module", "int"),
     ParameterSpec("transfer logging", "module", "bool"),
@@ -157,8 +177,16 @@ class Section:
     name: str
     location: Location
     # The values in force for the module: the global defaults copied at its
-    # first header, overridden by its own lines. Keys are spec names.
+    # first header, overridden by its own lines, and then the global values
+    # at the end of the file for string parameters still unset. Keys are
+    # spec names.
     settings: dict[str, Parameter] = field(default_factory=dict)
+    # The index in V1Config.assignments of the first parameter line read
+    # after the module's first header.
+    first_assignment: int = 0
+    # The spec names of the settings taken from the global values at the
+    # end of the file.
+    late_settings: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -176,6 +204,9 @@ class V1Config:
 
     # Global parameters in force at the end of the file.
     globals: dict[str, Parameter]
+    # Module parameters set in the global section, in force at the end of
+    # the file.
+    defaults: dict[str, Parameter]
     modules: list[Section]
     # Every known parameter line that rsyncd applies, in the order read.
     assignments: list[Assignment]
@@ -195,6 +226,11 @@ class _ParseState:
         self.reports: list[Report] = []
         # Real paths and shown names of the files being read, outermost first.
         self.stack: list[tuple[str, str]] = []
+        # The real path of each file read, by its shown name.
+        self.real_paths: dict[str, str] = {}
+        # Each file read through a directive: (its shown name, the
+        # directive and its argument, the directive's location).
+        self.included: list[tuple[str, str, Location]] = []
 
     def report(
         self, severity: Literal["error", "warning", "note"], message: str, location: Location | None
@@ -203,13 +239,16 @@ class _ParseState:
         self.reports.append(Report(severity, message, location, section))
 
 
-def parse_file(path: str) -> V1Config:
+def parse_file(path: str, environ: Mapping[str, str] | None = None) -> V1Config:
     """Read the v1 config at ``path`` and every file that it includes.
 
     Problems that make rsyncd reject the file are returned as ``error``
     reports: a header without ``]``, an empty name, or an include that
     cannot be read or that includes itself. Reading goes on after them, so
-    that all of them are found at once.
+    that all of them are found at once. An include of a file that a
+    ``secrets file`` names is an error too, and the findings about that
+    file's lines are dropped. ``environ`` expands ``%VAR%`` in secrets file
+    names; None reads os.environ.
 
     Raises:
         OSError: ``path`` itself cannot be read.
@@ -218,13 +257,68 @@ def parse_file(path: str) -> V1Config:
     with open(path, "rb") as handle:
         data = handle.read()
     _parse_text(state, data, path, os.path.realpath(path))
+    _reject_included_secrets(state, os.environ if environ is None else environ)
+    _apply_final_defaults(state)
     return V1Config(
         globals=state.globals,
+        defaults=state.defaults,
         modules=state.modules,
         assignments=state.assignments,
         files=state.files,
         reports=state.reports,
     )
+
+
+def _reject_included_secrets(state: _ParseState, environ: Mapping[str, str]) -> None:
+    """Report each ``&include`` or ``&merge`` that reads a secrets file, as an error.
+
+    A secrets file's lines are USER:PASSWORD, so no finding about them
+    may reach the output; the findings located in such a file are dropped.
+    A relative secrets file name is compared both as rsyncd resolves it,
+    against the working directory, and against the directory of the file
+    that names it.
+    """
+    secrets: dict[str, Parameter] = {}
+    for assignment in state.assignments:
+        parameter = assignment.parameter
+        if parameter.name != "secrets file":
+            continue
+        name = expand_variables(parameter.value, environ).value
+        if not name:
+            continue
+        naming_file = state.real_paths.get(parameter.location.file, "")
+        for candidate in (name, os.path.join(os.path.dirname(naming_file), name)):
+            secrets.setdefault(os.path.realpath(candidate), parameter)
+    rejected: set[str] = set()
+    for display, directive, location in state.included:
+        naming = secrets.get(state.real_paths.get(display, ""))
+        if naming is None:
+            continue
+        rejected.add(display)
+        state.reports.append(
+            Report(
+                "error",
+                f"{directive}: {display} is the secrets file named at {naming.location}, "
+                "and rsyncd would read its passwords as config lines; remove the directive",
+                location,
+                None,
+            )
+        )
+    if rejected:
+        state.reports = [
+            report
+            for report in state.reports
+            if report.location is None or report.location.file not in rejected
+        ]
+
+
+def _apply_final_defaults(state: _ParseState) -> None:
+    """Give each module the final global value of every string parameter that it left unset."""
+    for module in state.modules:
+        for name, parameter in state.defaults.items():
+            if name not in module.settings and parameter.spec.falls_back_to_final_global:
+                module.settings[name] = parameter
+                module.late_settings.add(name)
 
 
 def _parse_text(state: _ParseState, data: bytes, display: str, real: str) -> None:
@@ -234,6 +328,7 @@ def _parse_text(state: _ParseState, data: bytes, display: str, real: str) -> Non
     # rsyncd stops reading at a NUL byte, as at the end of the file.
     text = text.split("\0", 1)[0]
     state.files.append(display)
+    state.real_paths[display] = real
     state.stack.append((real, display))
     try:
         for line_number, logical in _logical_lines(text):
@@ -286,11 +381,15 @@ def _parse_line(state: _ParseState, line: str, location: Location, real: str) ->
             rest = rest[1:]
         _parse_directive(state, name, rest.replace("\r", "").strip(_BLANKS), location, real)
         return
+    # Messages about a line that is not a parameter give its file and line
+    # but not its text, because the file may be a secrets file, whose lines
+    # are USER:PASSWORD.
     name_part, equals, value_part = line.partition("=")
     if not equals:
         state.report(
             "warning",
-            f"line {_quote(line)} has no '='; rsyncd ignores it, so it is not carried over",
+            "the line has no '=', so rsyncd ignores it and it is not carried over "
+            f"(its text is not shown{_NOT_SHOWN})",
             location,
         )
         return
@@ -298,17 +397,18 @@ def _parse_line(state: _ParseState, line: str, location: Location, real: str) ->
     if not name:
         state.report(
             "error",
-            f"line {_quote(line)} has no parameter name before '='; add the name or "
-            "remove the line",
+            "the line has no parameter name before '='; add the name or remove the line",
             location,
         )
         return
     value = value_part.replace("\r", "").strip(_BLANKS)
     spec = PARAMETERS.get(normalize_key(name))
     if spec is None:
+        shown = name if _PARAMETER_NAME.fullmatch(name) else "the text before '='"
         state.report(
             "warning",
-            f"{name} = {value}: unknown parameter, which rsyncd ignores; not carried over",
+            f"unknown parameter {shown}, which rsyncd ignores; not carried over "
+            f"(its value is not shown{_NOT_SHOWN})",
             location,
         )
         return
@@ -344,7 +444,8 @@ def _parse_header(state: _ParseState, line: str, location: Location) -> None:
     if close < 0:
         state.report(
             "error",
-            f"module header {_quote(line)} has no closing ']'; rsyncd rejects the file",
+            f"the module header has no closing ']', so rsyncd rejects the file "
+            f"(its text is not shown{_NOT_SHOWN})",
             location,
         )
         return
@@ -368,7 +469,7 @@ def _parse_header(state: _ParseState, line: str, location: Location) -> None:
         if normalize_key(module.name) == key:
             state.current = module
             return
-    module = Section(name, location, dict(state.defaults))
+    module = Section(name, location, dict(state.defaults), len(state.assignments))
     state.modules.append(module)
     state.current = module
 
@@ -464,6 +565,7 @@ def _read_included(
             location,
         )
         return
+    state.included.append((display, f"{directive} {value}", location))
     _parse_text(state, data, display, real)
 
 
@@ -507,7 +609,3 @@ def expand_variables(value: str, environ: Mapping[str, str]) -> Expansion:
 
     expanded = _VARIABLE.sub(replace, value)
     return Expansion(expanded, tuple(unset), tuple(per_connection))
-
-
-def _quote(text: str) -> str:
-    return repr(text.strip())

@@ -363,6 +363,9 @@ class _Rewriter:
             return None, 1
         converted, note = self.options.convert(value)
         if converted is None:
+            if addresses.parse(value).address is not None:
+                self.report("warning", program, f"{value!r}: {note}; the command is left unchanged")
+                return None
             if addresses.looks_like_v1(value):
                 self.report(
                     "warning",
@@ -396,6 +399,9 @@ class _Rewriter:
                     self.report("note", program, f"{head}: {note}")
                 start = operand.start + len(quote)
                 return _Edit(start, start + len(head), converted), 1
+            if addresses.parse(head).address is not None:
+                self.report("warning", program, f"{head!r}: {note}; the command is left unchanged")
+                return None
         if ":" in raw.split("/", 1)[0]:
             self.report(
                 "warning",
@@ -656,6 +662,9 @@ def _rsync_equivalent(args: list[Token], options: AddressOptions) -> tuple[str |
     for operand in operands:
         result = addresses.parse(operand)
         if result.address is not None and result.address.form != "blit-v1":
+            problem = addresses.module_name_problem(result.address.module, options.renames)
+            if problem:
+                return None, problem
             converted.append(
                 result.address.to_v2(options.port, tls=options.tls, renames=options.renames)
             )

@@ -83,9 +83,12 @@ class _Scanner:
                 self.pos += 1
             elif text.startswith("\\\n", self.pos):
                 self.pos += 2
-            elif char == "\n":
-                self.add("newline", self.pos, self.pos + 1)
-                self.pos += 1
+            elif char == "\n" or self.at_carriage_return_line_end():
+                # The "\r" of a CRLF line end belongs to the line end, not to
+                # the last word, so that a rewrite of that word keeps it.
+                end = self.pos + (2 if text.startswith("\r\n", self.pos) else 1)
+                self.add("newline", self.pos, end)
+                self.pos = end
                 self.skip_heredoc_bodies()
             elif char == "#":
                 end = text.find("\n", self.pos)
@@ -94,6 +97,10 @@ class _Scanner:
                 self.pos = end
             else:
                 self.scan_operator_or_word()
+
+    def at_carriage_return_line_end(self) -> bool:
+        """Return whether ``pos`` is at the "\r" of a CRLF line end or at a "\r" that ends the text."""
+        return self.text.startswith("\r\n", self.pos) or self.text[self.pos :] == "\r"
 
     def scan_operator_or_word(self) -> None:
         text = self.text
@@ -140,7 +147,11 @@ class _Scanner:
         text = self.text
         start = self.pos
         literal = True
-        while self.pos < len(text) and text[self.pos] not in _WORD_END:
+        while (
+            self.pos < len(text)
+            and text[self.pos] not in _WORD_END
+            and not self.at_carriage_return_line_end()
+        ):
             char = text[self.pos]
             if char == "\\":
                 if text.startswith("\\\n", self.pos):

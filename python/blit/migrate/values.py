@@ -203,8 +203,11 @@ def convert_excludes(value: str) -> ExcludeResult:
     """Convert rsyncd's space-separated daemon exclude list.
 
     A ``- `` or ``+ `` prefix marks an exclude or an include rule. v2 has no
-    include rules. rsync's ``DIR/***`` (the directory and all below it)
-    becomes ``DIR``, since v2 never descends into an excluded directory.
+    include rules. rsync's ``DIR/***`` matches the directory DIR, as
+    ``DIR/`` would, and everything in it (rsync(1), INCLUDE/EXCLUDE PATTERN
+    RULES). It becomes ``DIR/``, which v2 also matches against directories
+    only and whose contents v2 never visits, so a plain file named DIR stays
+    included, as in rsync.
     """
     words = value.split()
     patterns: list[str] = []
@@ -228,7 +231,7 @@ def convert_excludes(value: str) -> ExcludeResult:
             )
             continue
         if pattern.endswith("/***") and len(pattern) > len("/***"):
-            converted = pattern[: -len("/***")]
+            converted = pattern[: -len("***")]
             rewritten.append((pattern, converted))
             pattern = converted
         patterns.append(pattern)
@@ -236,6 +239,10 @@ def convert_excludes(value: str) -> ExcludeResult:
 
 
 # --- auth users
+
+
+# The options of an auth users rule that rsyncd knows, and "" for none.
+AUTH_OPTIONS = frozenset(["", "ro", "rw", "deny"])
 
 
 @dataclass(frozen=True)
@@ -247,6 +254,17 @@ class AuthRule:
     # "" when the rule has no ":option".
     option: str
     kind: Literal["user", "group", "pattern"]
+
+    @property
+    def redacted_text(self) -> str:
+        """The rule as messages quote it, without an unknown option.
+
+        An unknown option is often a password written as USER:PASSWORD,
+        so it is never shown.
+        """
+        if self.option in AUTH_OPTIONS:
+            return self.text
+        return f"{self.name}:<unknown option>"
 
 
 def parse_auth_users(value: str) -> list[AuthRule]:
