@@ -44,7 +44,7 @@ pub fn pull(
 ) -> Result<Summary> {
     let started = Instant::now();
     let filter = Filter::new(&options.exclude)?;
-    let (requests, request_stream) = mpsc::channel::<v2::PullRequest>(64);
+    let (requests, request_stream) = mpsc::channel::<v2::PullRequest>(crate::MESSAGE_QUEUE);
     let send = |message: Outgoing| {
         requests
             .blocking_send(v2::PullRequest {

@@ -45,7 +45,7 @@ pub fn push(
     let started = Instant::now();
     let filter = Filter::new(&options.exclude)?;
     let (root, single) = open_source(src)?;
-    let (requests, request_stream) = mpsc::channel::<v2::PushRequest>(64);
+    let (requests, request_stream) = mpsc::channel::<v2::PushRequest>(crate::MESSAGE_QUEUE);
     let send = |message: Outgoing| {
         requests
             .blocking_send(v2::PushRequest {

@@ -22,6 +22,11 @@ use crate::log_limit::PeerAddr;
 use crate::state::DaemonState;
 use crate::tokens::Permission;
 
+/// Responses that a push or pull session may queue for its client. A
+/// response can hold a manifest batch or a data chunk of up to 1 MiB each,
+/// so this bounds a session's queued bytes to about 8 MiB.
+const SESSION_QUEUE: usize = 8;
+
 /// The response stream type of the streaming RPCs.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -139,7 +144,7 @@ impl Blit for BlitService {
     ) -> Result<Response<Self::PushStream>, Status> {
         let identity = self.state.auth().authenticate(&request, "Push")?;
         let peer = request.remote_addr();
-        let (responses, stream) = mpsc::channel(64);
+        let (responses, stream) = mpsc::channel(SESSION_QUEUE);
         let state = Arc::clone(&self.state);
         crate::push::start(
             state,
@@ -161,7 +166,7 @@ impl Blit for BlitService {
     ) -> Result<Response<Self::PullStream>, Status> {
         let identity = self.state.auth().authenticate(&request, "Pull")?;
         let peer = request.remote_addr();
-        let (responses, stream) = mpsc::channel(64);
+        let (responses, stream) = mpsc::channel(SESSION_QUEUE);
         let state = Arc::clone(&self.state);
         crate::pull::start(
             state,
