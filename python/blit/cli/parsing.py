@@ -38,9 +38,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 def _help_width() -> int:
     """Return the width that argparse would choose, measured once per process.
 
-    argparse builds a formatter for every option it adds and asks
-    ``shutil.get_terminal_size`` each time; importing shutil and asking
-    again for each option made up a fifth of the command's start-up. This
+    argparse builds a formatter for every option it adds, and each one
+    calls ``shutil.get_terminal_size``. Importing shutil and querying the
+    terminal for each option made up a fifth of the command's start-up. This
     follows the same rules: ``COLUMNS`` if set and positive, else the
     terminal of stdout, else 80 columns, less 2 for the margin.
     """

@@ -37,8 +37,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Requests that a push or pull may queue for the daemon. A request can
 /// hold a manifest batch or, on the gRPC data path, a data chunk of up to
-/// 1 MiB each, so this bounds the queued bytes to about 8 MiB; 64 let the
-/// fallback's client grow past 100 MiB.
+/// 1 MiB each, so this bounds the queued bytes to about 8 MiB. A queue of
+/// 64 let the fallback's client grow past 100 MiB.
 pub(crate) const MESSAGE_QUEUE: usize = 8;
 
 /// Options that every request of a client shares. Its `Debug` output

@@ -36,9 +36,9 @@ pub const TAG_END: u8 = 0;
 /// Maximum length of a failure message, in bytes.
 pub const MAX_MESSAGE_LEN: u32 = 4096;
 
-/// Files up to this size travel through the socket buffers; larger ones
-/// go by `sendfile` and `splice`, whose set-up costs more than copying a
-/// small file twice.
+/// Files up to this size travel through the socket buffers, because for
+/// them the set-up of `sendfile` and `splice` costs more than copying the
+/// bytes twice. Larger files go by `sendfile` and `splice`.
 pub const SMALL_FILE: u64 = 64 << 10;
 
 /// Size of the write buffer of a [`FrameWriter::socket`] and the read

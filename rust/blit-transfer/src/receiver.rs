@@ -98,7 +98,7 @@ struct Group {
     parent: Vec<u8>,
     /// `None` when the directory does not exist (in a dry run) or could not
     /// be opened. Shared so that each entry can borrow it while the state
-    /// that holds the group is borrowed too.
+    /// that contains the group is borrowed too.
     dir: Option<Arc<OwnedFd>>,
     /// Destination names present when the group started.
     existing: Vec<OsString>,

@@ -76,9 +76,9 @@ fn scan_dir(
             return plan;
         }
     };
-    // Both listings sorted, so each source name finds its destination
-    // entry by binary search; a hash set of the destination names cost
-    // more than the search in a no-op run.
+    // Both listings are sorted, so each source name finds its destination
+    // entry by binary search. In a no-op run a hash set of the destination
+    // names cost more than the search.
     names.sort_unstable();
     let mut dest_names = match dst_dir.map(fsops::read_dir_names) {
         None => Vec::new(),
@@ -235,8 +235,8 @@ fn scan_subdir(
 }
 
 /// The path of an entry relative to the transfer root, built only when a
-/// message or a change record needs it: in a no-op run almost no entry
-/// does, and joining every path took a tenth of the scan's user time.
+/// message or a change record needs it. In a no-op run almost no entry
+/// needs it, and joining every path took a tenth of the scan's user time.
 #[derive(Clone, Copy)]
 pub(super) struct RelPath<'a> {
     pub parent: &'a Path,
