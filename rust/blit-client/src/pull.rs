@@ -172,6 +172,7 @@ pub fn pull(
             chunk_input,
             finished,
             worker_count,
+            used > 0,
             progress,
             cancel,
         ));
@@ -219,7 +220,8 @@ async fn cancelled(cancel: &CancelToken) {
 /// Handles the daemon's messages until the manifest has ended and every
 /// data reader has reached its end frame. It applies manifest batches,
 /// sends a need-list for each, and feeds fallback data chunks to the
-/// reader.
+/// reader. With `data_connections`, a batch waits while the receiver has
+/// many files pending.
 #[allow(clippy::too_many_arguments)]
 async fn pump_responses(
     client: &Client,
@@ -229,6 +231,7 @@ async fn pump_responses(
     chunk_input: crossbeam_channel::Sender<Vec<u8>>,
     mut finished: tokio::sync::watch::Receiver<usize>,
     worker_count: usize,
+    data_connections: bool,
     progress: &Progress,
     cancel: &CancelToken,
 ) -> Result<()> {
@@ -243,6 +246,11 @@ async fn pump_responses(
                 };
                 match message.message {
                     Some(Incoming::Manifest(batch)) => {
+                        // Bytes on data connections keep flowing while the
+                        // manifest waits; bytes in this stream would not.
+                        if data_connections {
+                            receiver.wait_for_room();
+                        }
                         let indices = accept(receiver, batch)?;
                         let need = Outgoing::Need(v2::NeedList { indices });
                         requests

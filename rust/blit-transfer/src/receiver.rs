@@ -14,8 +14,8 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use blit_core::fsops::{self, Kind, Meta, TempFile};
 use blit_core::{
@@ -40,6 +40,24 @@ pub struct ReceiverOptions {
     /// Destination entries to leave alone (never deleted by a mirror).
     pub filter: Filter,
 }
+
+/// Requested files whose bytes have not started to arrive, at which
+/// [`Receiver::wait_for_room`] holds back the next manifest batch. The
+/// receiver keeps an entry for each (100 to 200 bytes in a heap profile),
+/// and a walk on a fast source outruns writes to a slow destination. So
+/// without a bound, a transfer of many small files keeps the whole manifest
+/// in memory. 16,384 files are
+/// more than the data connections' socket buffers hold, so the bound does
+/// not starve them.
+pub const MAX_PENDING_FILES: usize = 16384;
+
+/// Pending files at which a held-back manifest batch goes ahead, below
+/// [`MAX_PENDING_FILES`] so that the wait ends once per batch rather than
+/// once per file.
+const RESUME_PENDING_FILES: usize = MAX_PENDING_FILES / 4 * 3;
+
+/// How often a held-back manifest batch checks for cancellation.
+const PAUSE_POLL: Duration = Duration::from_millis(100);
 
 /// The destination of the manifest's root.
 #[derive(Debug, Clone)]
@@ -67,8 +85,24 @@ pub struct Receiver {
     bytes: AtomicU64,
     failures: Mutex<Vec<Failure>>,
     changes: Mutex<Vec<Change>>,
-    pending: Mutex<HashMap<u64, PendingFile>>,
+    pending: Mutex<Pending>,
+    /// Signalled when a pending file is taken or a data reader ends, for
+    /// [`Receiver::wait_for_room`].
+    room: Condvar,
     manifest: Mutex<ManifestState>,
+}
+
+/// The files awaiting their bytes, and the data readers that bring them.
+#[derive(Default)]
+struct Pending {
+    files: HashMap<u64, PendingFile>,
+    /// Data readers running [`Receiver::receive`].
+    readers: usize,
+    /// Whether a data reader stopped with an error, so some requested
+    /// files will never arrive.
+    reader_failed: bool,
+    /// Whether a caller waits in [`Receiver::wait_for_room`].
+    waiting: bool,
 }
 
 /// A file whose bytes are expected on a data connection.
@@ -146,7 +180,8 @@ impl Receiver {
             bytes: AtomicU64::new(0),
             failures: Mutex::new(Vec::new()),
             changes: Mutex::new(Vec::new()),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
+            room: Condvar::new(),
             manifest: Mutex::new(manifest),
         }
     }
@@ -505,7 +540,7 @@ impl Receiver {
         }
         self.progress.add_bytes_total(meta.size);
         state.changed.insert(parent);
-        lock(&self.pending).insert(
+        lock(&self.pending).files.insert(
             index,
             PendingFile {
                 path: entry.path.clone(),
@@ -697,6 +732,48 @@ impl Receiver {
     /// disk, for instance), since the stream cannot be resynchronized.
     /// Files finished before the error stay in place.
     pub fn receive(&self, reader: &mut FrameReader) -> Result<()> {
+        lock(&self.pending).readers += 1;
+        let result = self.receive_frames(reader);
+        let mut pending = lock(&self.pending);
+        pending.readers -= 1;
+        pending.reader_failed |= result.is_err();
+        self.room.notify_all();
+        result
+    }
+
+    /// Holds back the next manifest batch while [`MAX_PENDING_FILES`]
+    /// requested files have not started to arrive, until data readers take
+    /// a quarter of them, the transfer is cancelled, or no reader is left to
+    /// take them.
+    ///
+    /// Call it before [`Receiver::accept_batch`] only when the bytes travel
+    /// on data connections: when they come inside the control stream,
+    /// holding back that stream would also hold back the bytes.
+    pub fn wait_for_room(&self) {
+        let mut pending = lock(&self.pending);
+        if pending.files.len() < MAX_PENDING_FILES {
+            return;
+        }
+        tracing::debug!(
+            pending = pending.files.len(),
+            "holding back the manifest until data catches up"
+        );
+        while pending.files.len() > RESUME_PENDING_FILES
+            && pending.readers > 0
+            && !pending.reader_failed
+            && !self.cancel.is_cancelled()
+        {
+            pending.waiting = true;
+            pending = self
+                .room
+                .wait_timeout(pending, PAUSE_POLL)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        pending.waiting = false;
+    }
+
+    fn receive_frames(&self, reader: &mut FrameReader) -> Result<()> {
         let mut dirs = DirCache::default();
         loop {
             if self.cancel.is_cancelled() {
@@ -733,7 +810,12 @@ impl Receiver {
     }
 
     fn take_pending(&self, index: u64) -> Result<PendingFile> {
-        lock(&self.pending).remove(&index).ok_or_else(|| {
+        let mut pending = lock(&self.pending);
+        let file = pending.files.remove(&index);
+        if pending.waiting && pending.files.len() <= RESUME_PENDING_FILES {
+            self.room.notify_all();
+        }
+        file.ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidArgument,
                 format!("data frame for manifest index {index}, which was not requested"),
@@ -825,7 +907,11 @@ impl Receiver {
     /// directories are synced. Returns the summary.
     pub fn finish(&self) -> Summary {
         self.end_manifest();
-        let missing: Vec<PendingFile> = lock(&self.pending).drain().map(|(_, file)| file).collect();
+        let missing: Vec<PendingFile> = lock(&self.pending)
+            .files
+            .drain()
+            .map(|(_, file)| file)
+            .collect();
         for file in missing {
             self.fail(&file.path, "no data was received for this file");
         }

@@ -395,3 +395,180 @@ fn setid_bits_dropped_on_receive() {
         "the stripped mode counts as up to date"
     );
 }
+
+/// A receiver with `count` one-byte files requested, in batches as a
+/// session applies them, and a data reader fed through a channel.
+struct PendingFixture {
+    root: tempfile::TempDir,
+    receiver: Arc<Receiver>,
+    cancel: CancelToken,
+    source: std::os::fd::OwnedFd,
+    chunks: Option<crossbeam_channel::Sender<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<blit_core::Result<()>>>,
+}
+
+impl PendingFixture {
+    fn new(count: u64) -> PendingFixture {
+        let root = tempfile::tempdir().unwrap();
+        write(&root.path().join("source"), b"x");
+        fs::create_dir(root.path().join("dst")).unwrap();
+        let source =
+            std::os::fd::OwnedFd::from(fs::File::open(root.path().join("source")).unwrap());
+        let cancel = CancelToken::new();
+        let receiver = Arc::new(Receiver::new(
+            Some(fsops::open_dir_path(&root.path().join("dst")).unwrap()),
+            Target::Dir,
+            options(false),
+            Progress::new(),
+            cancel.clone(),
+        ));
+        let entries: Vec<_> = (0..count)
+            .map(|n| blit_transfer::Entry {
+                path: format!("f{n:06}").into_bytes(),
+                kind: blit_transfer::EntryKind::File,
+                size: 1,
+                mode: 0o644,
+                mtime_sec: 0,
+                mtime_nsec: 0,
+                link_target: Vec::new(),
+                hash: None,
+            })
+            .collect();
+        for (number, batch) in entries.chunks(1000).enumerate() {
+            let needed = receiver
+                .accept_batch(number as u64 * 1000, batch.to_vec())
+                .unwrap();
+            assert_eq!(needed.len(), batch.len());
+        }
+
+        let (chunks, reader_input) = blit_transfer::chunks::ChunkReader::channel();
+        let reader = {
+            let receiver = Arc::clone(&receiver);
+            std::thread::spawn(move || {
+                receiver.receive(&mut FrameReader::Reader(Box::new(reader_input)))
+            })
+        };
+        let fixture = PendingFixture {
+            root,
+            receiver,
+            cancel,
+            source,
+            chunks: Some(chunks),
+            reader: Some(reader),
+        };
+        // Once the first file is in place, the reader is running.
+        fixture.send_files(0..1);
+        let first = fixture.root.path().join("dst/f000000");
+        wait_until("the first file to arrive", || first.exists());
+        fixture
+    }
+
+    fn send_files(&self, indices: std::ops::Range<u64>) {
+        let mut bytes = Vec::new();
+        let mut writer = FrameWriter::Writer(&mut bytes);
+        for index in indices {
+            // The writer reads from the descriptor's offset.
+            rustix::fs::seek(&self.source, rustix::fs::SeekFrom::Start(0)).unwrap();
+            writer
+                .write_file(index, 1, &self.source, &mut |_| {})
+                .unwrap();
+        }
+        drop(writer);
+        self.send_bytes(bytes);
+    }
+
+    fn send_bytes(&self, bytes: Vec<u8>) {
+        self.chunks.as_ref().unwrap().send(bytes).unwrap();
+    }
+
+    /// Runs `wait_for_room` on a thread and returns a flag set when it
+    /// returns.
+    fn wait_in_background(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let receiver = Arc::clone(&self.receiver);
+        let flag = Arc::clone(&done);
+        std::thread::spawn(move || {
+            receiver.wait_for_room();
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        done
+    }
+
+    fn finish(mut self) -> blit_core::Result<()> {
+        self.chunks.take();
+        self.reader.take().unwrap().join().unwrap()
+    }
+}
+
+/// Polls `condition` for up to a minute, a deadline far beyond any
+/// machine's need, so the test waits for an event rather than timing it.
+fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn is_set(flag: &std::sync::atomic::AtomicBool) -> bool {
+    flag.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn manifest_waits_for_pending_files() {
+    use blit_transfer::receiver::MAX_PENDING_FILES;
+    let total = MAX_PENDING_FILES as u64 + 1000;
+    let fixture = PendingFixture::new(total);
+
+    let done = fixture.wait_in_background();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !is_set(&done),
+        "the manifest went ahead with {total} files pending"
+    );
+
+    // Below three quarters of the bound, the batch goes ahead.
+    fixture.send_files(1..total / 2);
+    wait_until("the held-back batch to go ahead", || is_set(&done));
+
+    fixture.send_files(total / 2..total);
+    let mut end = Vec::new();
+    FrameWriter::Writer(&mut end).write_end().unwrap();
+    fixture.send_bytes(end);
+    let receiver = Arc::clone(&fixture.receiver);
+    fixture.finish().unwrap();
+    let summary = receiver.finish();
+    assert_eq!(summary.transferred, total);
+    assert_eq!(summary.failed, 0, "{:?}", summary.failures);
+}
+
+#[test]
+fn wait_ends_when_reader_fails() {
+    let fixture = PendingFixture::new(blit_transfer::receiver::MAX_PENDING_FILES as u64 + 10);
+    let done = fixture.wait_in_background();
+
+    // An unknown frame tag breaks the data stream: the files it would have
+    // carried never come, so waiting for them must stop.
+    fixture.send_bytes(vec![0xee]);
+    wait_until("the wait to end after the reader failed", || is_set(&done));
+    let err = fixture.finish().unwrap_err();
+    assert!(
+        err.message().contains("unknown data frame tag"),
+        "{}",
+        err.message()
+    );
+}
+
+#[test]
+fn wait_ends_on_cancel() {
+    let fixture = PendingFixture::new(blit_transfer::receiver::MAX_PENDING_FILES as u64 + 10);
+    let done = fixture.wait_in_background();
+
+    fixture.cancel.cancel();
+    wait_until("the wait to end after cancelling", || is_set(&done));
+    fixture.send_files(1..2);
+    assert!(fixture.finish().is_err());
+}

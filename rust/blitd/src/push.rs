@@ -272,9 +272,17 @@ async fn run(
                             .collect::<Result<Vec<_>>>()?;
                         let receiver = Arc::clone(receiver);
                         let first_index = batch.first_index;
-                        let indices = tokio::task::spawn_blocking(move || receiver.accept_batch(first_index, entries))
-                            .await
-                            .map_err(join_error)??;
+                        // Bytes on data connections keep flowing while the
+                        // manifest waits; bytes in this stream would not.
+                        let hold_back = connections > 0 && chunk_input.is_none();
+                        let indices = tokio::task::spawn_blocking(move || {
+                            if hold_back {
+                                receiver.wait_for_room();
+                            }
+                            receiver.accept_batch(first_index, entries)
+                        })
+                        .await
+                        .map_err(join_error)??;
                         send(responses, Outgoing::Need(NeedList { indices })).await?;
                     }
                     Incoming::ManifestEnd(_) => {

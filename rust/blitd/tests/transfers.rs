@@ -217,6 +217,38 @@ fn push_pull_round_trip() {
     assert_eq!(again.bytes, 0);
 }
 
+/// More files than the receiver lets wait for their bytes, so the manifest
+/// is held back while the data connections catch up, on both ends.
+#[test]
+fn push_pull_beyond_pending_bound() {
+    let daemon = Daemon::start();
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("src");
+    let count = blit_transfer::receiver::MAX_PENDING_FILES + 2_000;
+    for n in 0..count {
+        write(
+            &src.join(format!("d{:02}/f{n:05}", n % 20)),
+            n.to_string().as_bytes(),
+        );
+    }
+
+    let pushed = daemon
+        .push(&src, "alpha", "many", &TransferOptions::default())
+        .unwrap();
+    assert_eq!(pushed.failed, 0, "{:?}", pushed.failures);
+    // The 20 directories count as transferred entries too.
+    assert_eq!(pushed.transferred, count as u64 + 20);
+    assert_same_tree(&src, &daemon.module("alpha").join("many"));
+
+    let pulled_dir = scratch.path().join("pulled");
+    let pulled = daemon
+        .pull("alpha", "many", &pulled_dir, &TransferOptions::default())
+        .unwrap();
+    assert_eq!(pulled.failed, 0, "{:?}", pulled.failures);
+    assert_eq!(pulled.transferred, count as u64 + 20);
+    assert_same_tree(&src, &pulled_dir);
+}
+
 #[test]
 fn grpc_fallback_round_trip() {
     let daemon = Daemon::start();
