@@ -9,6 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps};
@@ -171,8 +172,12 @@ pub fn is_temp_name(name: &OsStr) -> bool {
 /// still caught by `O_EXCL` and retried.
 fn temp_name() -> OsString {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // Read once: strace showed a `getpid` call for every file written,
+    // since glibc no longer caches the pid. A forked child keeps the
+    // parent's value, which the time and `O_EXCL` make harmless.
+    static PID: OnceLock<u32> = OnceLock::new();
     let mut hasher = blake3::Hasher::new();
-    hasher.update(&std::process::id().to_le_bytes());
+    hasher.update(&PID.get_or_init(std::process::id).to_le_bytes());
     hasher.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

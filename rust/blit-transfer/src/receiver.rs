@@ -134,7 +134,7 @@ struct Group {
     /// be opened. Shared so that each entry can borrow it while the state
     /// that contains the group is borrowed too.
     dir: Option<Arc<OwnedFd>>,
-    /// Destination names present when the group started.
+    /// Destination names present when the group started, sorted.
     existing: Vec<OsString>,
     /// Names that the manifest lists in this directory.
     listed: HashSet<OsString>,
@@ -317,6 +317,10 @@ impl Receiver {
         }
         let group = state.group.as_mut().expect("a group was just started");
         group.listed.insert(name.to_os_string());
+        let listed_at_start = group
+            .existing
+            .binary_search_by(|existing| existing.as_os_str().cmp(name))
+            .is_ok();
         let Some(dir) = group.dir.as_ref() else {
             if self.options.dry_run {
                 // The parent does not exist yet, so everything in it is new.
@@ -327,10 +331,15 @@ impl Receiver {
         };
         let dir = Arc::clone(dir);
 
-        let dest = match fsops::stat_at(&dir, name) {
-            Ok(meta) => Some(meta),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-            Err(err) => {
+        // A name that the group's listing lacks is new, so the common case
+        // of a fresh destination needs no `stat`. Were it created since by
+        // another process, the rename replaces a file there and creating a
+        // directory fails, as with any concurrent writer.
+        let dest = match listed_at_start.then(|| fsops::stat_at(&dir, name)) {
+            None => None,
+            Some(Ok(meta)) => Some(meta),
+            Some(Err(err)) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Some(Err(err)) => {
                 self.fail(&entry.path, format!("cannot read destination entry: {err}"));
                 return false;
             }
@@ -579,6 +588,7 @@ impl Receiver {
             }
         };
         group.existing = self.clean_stale_temps(state, &dir, parent);
+        group.existing.sort_unstable();
         group.dir = Some(Arc::new(dir));
         group
     }
