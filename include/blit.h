@@ -297,7 +297,8 @@ typedef struct blit_module {
   const char *name;
   // Free-form description, as NUL-terminated UTF-8; may be empty.
   const char *comment;
-  // Whether the module rejects writes and deletions.
+  // Whether the module rejects writes and deletions from this caller:
+  // it is read-only, or the token lacks the write permission there.
   bool read_only;
 } blit_module;
 

@@ -12,11 +12,18 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import blit
 import pytest
-from conftest import READ_ONLY_CONTENT, READ_ONLY_FILE, build_sample_tree, free_port
+from conftest import (
+    READ_ONLY_CONTENT,
+    READ_ONLY_FILE,
+    blitd_command,
+    build_sample_tree,
+    free_port,
+)
 
 # The console script installed next to this interpreter, or ``python -m blit``
 # when the package was installed without scripts.
@@ -387,6 +394,34 @@ def test_list_modules_table(daemon):
         "MODULE  ACCESS      COMMENT",
         "m       read-write  writable test module",
         "ro      read-only   read-only test module",
+    ]
+
+
+def test_list_modules_shows_token_access(daemon, tmp_path):
+    created = subprocess.run(
+        [*blitd_command(), "token", "create", "--config", str(daemon.config_path),
+         "--name", "list-reader", "--modules", "m", "--permissions", "read", "--replace"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    token_file = tmp_path / "reader.token"
+    token_file.write_text(created.stdout)
+    token_file.chmod(0o600)
+
+    # blitd reloads its token store on change; poll until the new token works.
+    deadline = time.monotonic() + 30
+    while True:
+        result = run_blit("list", "--token-file", str(token_file), daemon.url)
+        if result.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+
+    assert result.returncode == 0, result.stderr
+    assert lines(result.stdout) == [
+        "MODULE  ACCESS     COMMENT",
+        "m       read-only  writable test module",
     ]
 
 

@@ -269,7 +269,11 @@ class Module:
 
     @property
     def read_only(self) -> bool:
-        """Whether the module rejects push and purge."""
+        """Whether the module rejects push and purge from this caller.
+
+        True when the module is read-only or the token lacks the write
+        permission there.
+        """
 
 @final
 class DaemonStatus:

@@ -29,7 +29,7 @@ output:
   Entries print as a table with the columns KIND (file, dir or symlink),
   SIZE in bytes, MODIFIED (local time) and PATH, relative to URL. A symlink
   shows as "PATH -> TARGET". Modules print with the columns MODULE, ACCESS
-  (read-write or read-only) and COMMENT. Nothing prints for an empty
+  (read-write or read-only, for this token) and COMMENT. Nothing prints for an empty
   directory. --json prints one JSON object instead: keys command, url and
   entries (each with path, kind, size, mode, mtime_ns and link_target) or
   modules (each with name, comment and read_only).

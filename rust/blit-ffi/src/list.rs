@@ -138,7 +138,8 @@ pub struct blit_module {
     pub name: *const c_char,
     /// Free-form description, as NUL-terminated UTF-8; may be empty.
     pub comment: *const c_char,
-    /// Whether the module rejects writes and deletions.
+    /// Whether the module rejects writes and deletions from this caller:
+    /// it is read-only, or the token lacks the write permission there.
     pub read_only: bool,
 }
 

@@ -49,7 +49,9 @@ impl BlitService {
 
     /// Returns the modules that the caller may read, or all of them for an
     /// admin, leaving out modules whose host rules reject the peer and, for
-    /// callers without an admin token, modules with `list = false`.
+    /// callers without an admin token, modules with `list = false`. A
+    /// module is read-only to a caller whose token lacks the write
+    /// permission there, so that the list shows what a push would meet.
     fn visible_modules(&self, identity: &Identity, peer: Option<SocketAddr>) -> Vec<ModuleInfo> {
         let show_unlisted = identity.has_admin_token();
         self.state
@@ -58,7 +60,11 @@ impl BlitService {
             .iter()
             .filter(|module| identity.is_admin() || identity.may(&module.name, Permission::Read))
             .filter(|module| self.state.is_listed_for(module, peer, show_unlisted))
-            .map(crate::state::module_info)
+            .map(|module| {
+                let mut info = crate::state::module_info(module);
+                info.read_only |= !identity.may(&module.name, Permission::Write);
+                info
+            })
             .collect()
     }
 

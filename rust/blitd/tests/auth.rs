@@ -207,6 +207,26 @@ fn list_modules_shows_readable_modules() {
 }
 
 #[test]
+fn list_shows_access_of_the_token() {
+    let config = token_config();
+    let reader = create(&config.path, "reader", "alpha", "read");
+    let writer = create(&config.path, "writer", "*", "read,write");
+    let daemon = Daemon::start(config);
+
+    let access = |token: &str| -> Vec<(String, bool)> {
+        let modules = daemon.client(Some(token)).list_modules().unwrap();
+        modules.into_iter().map(|m| (m.name, m.read_only)).collect()
+    };
+
+    // alpha is read-write in the config, beta read-only.
+    assert_eq!(access(&reader), [("alpha".to_string(), true)]);
+    assert_eq!(
+        access(&writer),
+        [("alpha".to_string(), false), ("beta".to_string(), true)]
+    );
+}
+
+#[test]
 fn revoked_and_created_tokens_apply_without_restart() {
     let config = token_config();
     let token = create(&config.path, "temp", "*", "read");
