@@ -251,8 +251,12 @@ async fn run(
     let mut chunk_input: Option<crossbeam_channel::Sender<Vec<u8>>> = None;
     let mut connections = 0usize;
     let mut data_open = true;
+    // A reader that fails ends the session at once: the files it would
+    // have carried never arrive, so waiting for `Finish` could be forever.
+    let (failed_input, mut failed_readers) = tokio::sync::mpsc::unbounded_channel::<Error>();
     let finish_connections = loop {
         tokio::select! {
+            Some(err) = failed_readers.recv() => return Err(err),
             message = requests.message() => {
                 let message = message.map_err(|status| {
                     Error::new(ErrorKind::Network, format!("push stream failed: {}", status.message()))
@@ -270,19 +274,32 @@ async fn run(
                             .into_iter()
                             .map(entry_from_proto)
                             .collect::<Result<Vec<_>>>()?;
-                        let receiver = Arc::clone(receiver);
+                        let batch_receiver = Arc::clone(receiver);
                         let first_index = batch.first_index;
                         // Bytes on data connections keep flowing while the
                         // manifest waits; bytes in this stream would not.
                         let hold_back = connections > 0 && chunk_input.is_none();
-                        let indices = tokio::task::spawn_blocking(move || {
+                        let mut accepted = tokio::task::spawn_blocking(move || {
                             if hold_back {
-                                receiver.wait_for_room();
+                                batch_receiver.wait_for_room();
                             }
-                            receiver.accept_batch(first_index, entries)
-                        })
-                        .await
-                        .map_err(join_error)??;
+                            batch_receiver.accept_batch(first_index, entries)
+                        });
+                        // While the batch waits for room, connections that
+                        // arrive late still get readers, or the files on
+                        // them could never free that room.
+                        let indices = loop {
+                            tokio::select! {
+                                result = &mut accepted => break result.map_err(join_error)??,
+                                connection = data.next_connection(), if data_open => match connection {
+                                    Some(connection) => {
+                                        connections += 1;
+                                        readers.push(spawn_socket_reader(receiver, connection, &failed_input)?);
+                                    }
+                                    None => data_open = false,
+                                },
+                            }
+                        };
                         send(responses, Outgoing::Need(NeedList { indices })).await?;
                     }
                     Incoming::ManifestEnd(_) => {
@@ -295,8 +312,11 @@ async fn run(
                         let input = chunk_input.get_or_insert_with(|| {
                             let (input, reader) = ChunkReader::channel();
                             let receiver = Arc::clone(receiver);
+                            let failed = failed_input.clone();
                             readers.push(tokio::task::spawn_blocking(move || {
-                                receiver.receive(&mut FrameReader::Reader(Box::new(reader)))
+                                let result = receiver.receive(&mut FrameReader::Reader(Box::new(reader)));
+                                report_failure(&result, &failed);
+                                result
                             }));
                             input
                         });
@@ -315,7 +335,7 @@ async fn run(
             connection = data.next_connection(), if data_open => match connection {
                 Some(connection) => {
                     connections += 1;
-                    readers.push(spawn_socket_reader(receiver, connection)?);
+                    readers.push(spawn_socket_reader(receiver, connection, &failed_input)?);
                 }
                 None => data_open = false,
             }
@@ -343,7 +363,7 @@ async fn run(
             })?;
         let Some(connection) = connection else { break };
         connections += 1;
-        readers.push(spawn_socket_reader(receiver, connection)?);
+        readers.push(spawn_socket_reader(receiver, connection, &failed_input)?);
     }
     drop(chunk_input);
     for reader in readers {
@@ -358,12 +378,25 @@ async fn run(
 fn spawn_socket_reader(
     receiver: &Arc<Receiver>,
     connection: crate::grants::DataConnection,
+    failed: &tokio::sync::mpsc::UnboundedSender<Error>,
 ) -> Result<JoinHandle<Result<()>>> {
     let stream = connection.into_blocking()?;
     let receiver = Arc::clone(receiver);
+    let failed = failed.clone();
     Ok(tokio::task::spawn_blocking(move || {
-        receiver.receive(&mut stream.into_frame_reader())
+        let result = receiver.receive(&mut stream.into_frame_reader());
+        report_failure(&result, &failed);
+        result
     }))
+}
+
+/// Passes a copy of a reader's error to the session loop, which ends the
+/// session with it.
+fn report_failure(result: &Result<()>, failed: &tokio::sync::mpsc::UnboundedSender<Error>) {
+    if let Err(err) = result {
+        // The loop has already ended when the channel is closed.
+        let _ = failed.send(Error::new(err.kind(), err.message().to_string()));
+    }
 }
 
 pub(crate) fn join_error(err: tokio::task::JoinError) -> Error {

@@ -1,5 +1,6 @@
 //! The data-plane listener over real loopback TCP: token admission,
-//! rejection and the token deadline.
+//! rejection, the token deadline, and a push whose data connection
+//! breaks.
 
 mod common;
 
@@ -208,4 +209,77 @@ async fn partial_token_closed_after_deadline() {
     assert!(session.try_next_connection().is_none());
 
     server.shutdown().await;
+}
+
+/// A data connection that breaks during a push ends the session with the
+/// reader's error at once, without waiting for a `Finish` that a client
+/// whose connection broke may never send.
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_data_connection_ends_push() {
+    use blit_proto::v2::{
+        Entry, EntryKind, ManifestBatch, PushRequest, PushStart, push_request, push_response,
+    };
+
+    let (server, _config) = start().await;
+    let mut grpc = common::connect(server.control_addr()).await;
+    let (requests, stream) = tokio::sync::mpsc::channel::<PushRequest>(4);
+    let send = |message| PushRequest {
+        message: Some(message),
+    };
+    requests
+        .send(send(push_request::Message::Start(PushStart {
+            module: "alpha".into(),
+            path: b"dst".to_vec().into(),
+            ..PushStart::default()
+        })))
+        .await
+        .unwrap();
+    let mut responses = grpc
+        .push(tokio_stream::wrappers::ReceiverStream::new(stream))
+        .await
+        .unwrap()
+        .into_inner();
+    let grant = match responses.message().await.unwrap().unwrap().message {
+        Some(push_response::Message::Grant(grant)) => grant,
+        other => panic!("expected a data grant, got {other:?}"),
+    };
+
+    // One 10-byte file, which the daemon then expects on a data connection.
+    requests
+        .send(send(push_request::Message::Manifest(ManifestBatch {
+            first_index: 0,
+            entries: vec![Entry {
+                path: b"f".to_vec().into(),
+                kind: EntryKind::File as i32,
+                size: 10,
+                mode: 0o644,
+                ..Entry::default()
+            }],
+        })))
+        .await
+        .unwrap();
+    let need = tokio::time::timeout(DEADLINE, responses.message())
+        .await
+        .expect("no need-list")
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(need.message, Some(push_response::Message::Need(ref list)) if list.indices == [0]),
+        "{need:?}"
+    );
+
+    // A frame with an unknown tag breaks the data stream.
+    let mut data = connect_with(&server, &grant.tokens[0]).await;
+    data.write_all(&[0xee]).await.unwrap();
+
+    let ended = tokio::time::timeout(DEADLINE, responses.message())
+        .await
+        .expect("the push went on after its data connection broke");
+    let status = ended.expect_err("the push ended without an error");
+    assert!(
+        status.message().contains("unknown data frame tag"),
+        "{}",
+        status.message()
+    );
+    drop(requests);
 }
