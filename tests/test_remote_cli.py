@@ -425,6 +425,17 @@ def test_list_modules_shows_token_access(daemon, tmp_path):
     ]
 
 
+def test_non_utf8_address_is_an_error(daemon, tmp_path):
+    url = os.fsencode(daemon.address("m")) + b"/na\xefve"
+
+    result = run_blit("pull", url, tmp_path / "dst")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(b"blit: error: invalid argument "), result.stderr
+    assert b"not valid UTF-8" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
 def test_list_modules_json(daemon):
     result = run_blit("list", "--json", daemon.url)
 

@@ -9,6 +9,8 @@ command each, and ``migrate`` defines ``migrate-config`` and ``migrate-url``.
 
 from __future__ import annotations
 
+import os
+
 import blit
 from blit.cli import exit_status
 from blit.cli.output import flush_stdout, print_err, printable
@@ -83,4 +85,12 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
         # An OSError that is not a BlitError comes from the interpreter or
         # the extension itself, such as failing to start the transfer thread.
         print_err(f"blit: error: {printable(str(error))}")
+        return exit_status.ERROR
+    except UnicodeEncodeError as error:
+        # Command-line bytes that are not UTF-8 arrive as surrogate escapes,
+        # which the extension's text arguments (addresses, patterns) reject.
+        print_err(
+            f"blit: error: invalid argument {printable(repr(os.fsencode(error.object)))}: "
+            "not valid UTF-8; remote addresses and exclude patterns must be UTF-8 text"
+        )
         return exit_status.ERROR
