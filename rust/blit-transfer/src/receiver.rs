@@ -331,11 +331,14 @@ impl Receiver {
         };
         let dir = Arc::clone(dir);
 
-        // A name that the group's listing lacks is new, so the common case
-        // of a fresh destination needs no `stat`. Were it created since by
-        // another process, the rename replaces a file there and creating a
-        // directory fails, as with any concurrent writer.
-        let dest = match listed_at_start.then(|| fsops::stat_at(&dir, name)) {
+        // A file or symlink whose name the group's listing lacks is new, so
+        // the common case of a fresh destination needs no `stat`; should the
+        // name exist after all (created since, or in another case on a
+        // case-insensitive file system), the rename replaces it. Directories
+        // are few and `mkdir` would fail on an existing one, so they are
+        // always checked.
+        let check = listed_at_start || entry.kind == EntryKind::Dir;
+        let dest = match check.then(|| fsops::stat_at(&dir, name)) {
             None => None,
             Some(Ok(meta)) => Some(meta),
             Some(Err(err)) if err.kind() == std::io::ErrorKind::NotFound => None,

@@ -572,3 +572,40 @@ fn wait_ends_on_cancel() {
     fixture.send_files(1..2);
     assert!(fixture.finish().is_err());
 }
+
+/// A directory that appears after its parent's listing was read is found,
+/// not created again: its `mkdir` would fail.
+#[test]
+fn late_directory_found_not_recreated() {
+    let root = tempfile::tempdir().unwrap();
+    let receiver = Receiver::new(
+        Some(fsops::open_dir_path(root.path()).unwrap()),
+        Target::Dir,
+        options(false),
+        Progress::new(),
+        CancelToken::new(),
+    );
+    let entry = |path: &[u8], kind| blit_transfer::Entry {
+        path: path.to_vec(),
+        kind,
+        size: 0,
+        mode: 0o755,
+        mtime_sec: 0,
+        mtime_nsec: 0,
+        link_target: Vec::new(),
+        hash: None,
+    };
+
+    // The first batch starts the root's group, which lists the root.
+    let mut link = entry(b"a", blit_transfer::EntryKind::Symlink);
+    link.link_target = b"elsewhere".to_vec();
+    let first = vec![link];
+    receiver.accept_batch(0, first).unwrap();
+    fs::create_dir(root.path().join("late")).unwrap();
+    let second = vec![entry(b"late", blit_transfer::EntryKind::Dir)];
+    receiver.accept_batch(1, second).unwrap();
+
+    let summary = receiver.finish();
+    assert_eq!(summary.failed, 0, "{:?}", summary.failures);
+    assert!(root.path().join("late").is_dir());
+}
