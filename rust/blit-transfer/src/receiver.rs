@@ -42,13 +42,13 @@ pub struct ReceiverOptions {
 }
 
 /// Requested files whose bytes have not started to arrive, at which
-/// [`Receiver::wait_for_room`] holds back the next manifest batch. The
-/// receiver keeps an entry for each (100 to 200 bytes in a heap profile),
-/// and a walk on a fast source outruns writes to a slow destination. So
-/// without a bound, a transfer of many small files keeps the whole manifest
-/// in memory. 16,384 files are
-/// more than the data connections' socket buffers hold, so the bound does
-/// not starve them.
+/// [`Receiver::wait_for_room`] holds back the next manifest batch.
+///
+/// The receiver keeps an entry for each (100 to 200 bytes in a heap
+/// profile), and a walk on a fast source outruns writes to a slow
+/// destination. Without a bound, a transfer of many small files would keep
+/// the whole manifest in memory. 16,384 small files are more than the data
+/// connections' socket buffers contain, so the bound does not starve them.
 pub const MAX_PENDING_FILES: usize = 16384;
 
 /// Pending files at which a held-back manifest batch goes ahead, below
@@ -331,12 +331,11 @@ impl Receiver {
         };
         let dir = Arc::clone(dir);
 
-        // A file or symlink whose name the group's listing lacks is new, so
-        // the common case of a fresh destination needs no `stat`; should the
-        // name exist after all (created since, or in another case on a
-        // case-insensitive file system), the rename replaces it. Directories
-        // are few and `mkdir` would fail on an existing one, so they are
-        // always checked.
+        // A file or symlink whose name the group's listing lacks is new, so a
+        // fresh destination needs no `stat`. If the name exists after all
+        // (created since, or in another case on a case-insensitive file
+        // system), the rename replaces it. Directories are always checked,
+        // because `mkdir` fails on an existing one and they are few.
         let check = listed_at_start || entry.kind == EntryKind::Dir;
         let dest = match check.then(|| fsops::stat_at(&dir, name)) {
             None => None,
@@ -760,7 +759,7 @@ impl Receiver {
     /// take them.
     ///
     /// Call it before [`Receiver::accept_batch`] only when the bytes travel
-    /// on data connections: when they come inside the control stream,
+    /// on data connections. When they come inside the control stream,
     /// holding back that stream would also hold back the bytes.
     pub fn wait_for_room(&self) {
         let mut pending = lock(&self.pending);

@@ -135,6 +135,20 @@ fn transfer(src: &Path, dst: &Path, receiver_options: ReceiverOptions, path: Rou
     receiver.finish()
 }
 
+/// Returns a manifest entry of a one-byte regular file at `path`.
+fn file_entry(path: &[u8]) -> blit_transfer::Entry {
+    blit_transfer::Entry {
+        path: path.to_vec(),
+        kind: blit_transfer::EntryKind::File,
+        size: 1,
+        mode: 0o644,
+        mtime_sec: 0,
+        mtime_nsec: 0,
+        link_target: Vec::new(),
+        hash: None,
+    }
+}
+
 fn write(path: &Path, content: &[u8]) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, content).unwrap();
@@ -289,26 +303,19 @@ fn malicious_paths_rejected() {
         Progress::new(),
         CancelToken::new(),
     );
-    let entry = |path: &[u8]| blit_transfer::Entry {
-        path: path.to_vec(),
-        kind: blit_transfer::EntryKind::File,
-        size: 1,
-        mode: 0o644,
-        mtime_sec: 0,
-        mtime_nsec: 0,
-        link_target: Vec::new(),
-        hash: None,
-    };
-
     for path in [&b"../escape"[..], b"/etc/passwd", b"a/../../b", b""] {
-        let err = receiver.accept_batch(0, vec![entry(path)]).unwrap_err();
+        let err = receiver
+            .accept_batch(0, vec![file_entry(path)])
+            .unwrap_err();
         assert_eq!(
             err.kind(),
             blit_core::ErrorKind::InvalidArgument,
             "{path:?}"
         );
     }
-    let err = receiver.accept_batch(5, vec![entry(b"ok")]).unwrap_err();
+    let err = receiver
+        .accept_batch(5, vec![file_entry(b"ok")])
+        .unwrap_err();
     assert!(err.message().contains("expected 0"), "{}", err.message());
 }
 
@@ -423,16 +430,7 @@ impl PendingFixture {
             cancel.clone(),
         ));
         let entries: Vec<_> = (0..count)
-            .map(|n| blit_transfer::Entry {
-                path: format!("f{n:06}").into_bytes(),
-                kind: blit_transfer::EntryKind::File,
-                size: 1,
-                mode: 0o644,
-                mtime_sec: 0,
-                mtime_nsec: 0,
-                link_target: Vec::new(),
-                hash: None,
-            })
+            .map(|n| file_entry(format!("f{n:06}").as_bytes()))
             .collect();
         for (number, batch) in entries.chunks(1000).enumerate() {
             let needed = receiver
@@ -585,25 +583,23 @@ fn late_directory_found_not_recreated() {
         Progress::new(),
         CancelToken::new(),
     );
-    let entry = |path: &[u8], kind| blit_transfer::Entry {
-        path: path.to_vec(),
-        kind,
+    let link = blit_transfer::Entry {
+        kind: blit_transfer::EntryKind::Symlink,
+        size: 0,
+        link_target: b"elsewhere".to_vec(),
+        ..file_entry(b"a")
+    };
+    let late = blit_transfer::Entry {
+        kind: blit_transfer::EntryKind::Dir,
         size: 0,
         mode: 0o755,
-        mtime_sec: 0,
-        mtime_nsec: 0,
-        link_target: Vec::new(),
-        hash: None,
+        ..file_entry(b"late")
     };
 
     // The first batch starts the root's group, which lists the root.
-    let mut link = entry(b"a", blit_transfer::EntryKind::Symlink);
-    link.link_target = b"elsewhere".to_vec();
-    let first = vec![link];
-    receiver.accept_batch(0, first).unwrap();
+    receiver.accept_batch(0, vec![link]).unwrap();
     fs::create_dir(root.path().join("late")).unwrap();
-    let second = vec![entry(b"late", blit_transfer::EntryKind::Dir)];
-    receiver.accept_batch(1, second).unwrap();
+    receiver.accept_batch(1, vec![late]).unwrap();
 
     let summary = receiver.finish();
     assert_eq!(summary.failed, 0, "{:?}", summary.failures);
